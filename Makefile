@@ -1,0 +1,45 @@
+# The two commands of the README:
+#   make train   set up, make sure the data is there, train the quickstart
+#                model, evaluate it and export it
+#   make test    set up and run the test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+FLAGFILE ?= configs/quickstart.flags
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: train test setup data benchmarks clean
+
+train: setup data
+	$(PY) train.py --flagfile=$(FLAGFILE)
+
+test: setup
+	$(PY) -m pytest -q tests
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  echo "python3 -m venv failed; installing Debian's python3-venv"; \
+	  $(SUDO) apt-get update && $(SUDO) apt-get install -y python3-venv && \
+	  rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+# Debian ships the full Fashion-MNIST; elsewhere pass --data_dir or let
+# keras.datasets download it.
+data:
+	@if [ -f "$(FASHION_MNIST)" ] || [ -n "$$TFVAE_DATA_DIR" ]; then :; \
+	elif command -v apt-get >/dev/null; then \
+	  echo "Installing Fashion-MNIST (Debian package dataset-fashion-mnist)"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) apt-get install -y -qq dataset-fashion-mnist; \
+	else echo "No apt-get: train.py will look in --data_dir, \$$TFVAE_DATA_DIR and ~/.keras/datasets, then download."; fi
+
+benchmarks: setup
+	$(PY) benchmarks/throughput.py
+
+clean:
+	rm -rf $(VENV) runs

@@ -1,0 +1,255 @@
+"""Frozen configuration dataclasses; the single source of truth for a run.
+
+Library code takes these configs, never absl flags, so tests can build a run
+directly. `tfvae.flags` defines one flag per field (same names) and
+`from_flags` turns parsed flags into a `RunConfig`.
+"""
+
+import dataclasses
+import os
+from typing import Optional, Tuple
+
+from tfvae.errors import ConfigError
+
+LIKELIHOODS = ("bernoulli", "gaussian")
+NETWORKS = ("mlp", "conv")
+ACTIVATIONS = ("relu", "leaky_relu")
+KL_SCHEDULES = ("constant", "linear", "sigmoid", "cyclical")
+STRATEGIES = ("default", "mirrored")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+  """Which data to read and how to prepare it.
+
+  Attributes:
+    dataset: registered dataset name (`tfvae.data.sources.DATASETS`).
+    data_dir: a folder to look in first (for `npz`, the `.npz` file or a
+      folder holding `train.npz`/`test.npz`; for `image_folder`, its root).
+    image_size: side of the square images `image_folder` resizes/crops to.
+    validation_fraction: share of the training split held out for validation.
+    test_fraction: share held out as test set when a source has no test split.
+    binarize: binarize images for Bernoulli likelihoods (dynamically for
+      training, once with a fixed seed for evaluation).
+    download: try `keras.datasets` when nothing is found locally.
+  """
+  dataset: str = "fashion_mnist"
+  data_dir: Optional[str] = None
+  image_size: int = 64
+  validation_fraction: float = 0.1
+  test_fraction: float = 0.2
+  binarize: bool = True
+  download: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """The model: variant, networks, latent space and likelihood.
+
+  Attributes:
+    model: registered model name (`tfvae.models.registry`).
+    latent_dim: number of latent dimensions.
+    encoder: encoder network, one of `NETWORKS`.
+    decoder: decoder network, one of `NETWORKS`.
+    hidden_dims: MLP layer widths or conv channels per stride-2 block, input
+      side first; empty means the network's default for the image size.
+    activation: hidden activation, one of `ACTIVATIONS`; None means the
+      network's default (`relu` for `mlp`, `leaky_relu` for `conv`).
+    batch_norm: batch normalization after hidden layers; None means the
+      network's default (off for `mlp`, on for `conv`).
+    dropout: dropout rate after hidden MLP layers.
+    likelihood: p(x|z) family, one of `LIKELIHOODS`.
+    gaussian_scale: fixed (or initial, when learned) per-pixel std. deviation
+      of the Gaussian likelihood.
+    learn_gaussian_scale: learn a per-pixel scale instead of fixing it.
+    beta: weight of the KL term (`beta_vae`; 1 is the plain ELBO).
+    capacity_max: Burgess et al. (2018) target KL in nats; 0 disables it.
+    capacity_steps: steps over which the capacity grows linearly to its max.
+    gamma: weight of |KL - C| when capacity annealing is on.
+    free_bits: minimum KL in nats per latent dimension (Kingma et al. 2016);
+      0 disables it.
+  """
+  model: str = "vae"
+  latent_dim: int = 20
+  encoder: str = "mlp"
+  decoder: str = "mlp"
+  hidden_dims: Tuple[int, ...] = ()
+  activation: Optional[str] = None
+  batch_norm: Optional[bool] = None
+  dropout: float = 0.0
+  likelihood: str = "bernoulli"
+  gaussian_scale: float = 0.1
+  learn_gaussian_scale: bool = False
+  beta: float = 1.0
+  capacity_max: float = 0.0
+  capacity_steps: int = 100_000
+  gamma: float = 1000.0
+  free_bits: float = 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """The optimization loop.
+
+  Attributes:
+    model_dir: where checkpoints, summaries, metrics and images go.
+    epochs: passes over the training split (used when `train_steps` is 0).
+    train_steps: total optimizer steps; wins over `epochs` when positive.
+    batch_size: global batch size (split across replicas).
+    learning_rate: Adam learning rate.
+    clip_norm: clip gradients to this global norm; 0 disables clipping.
+    weight_decay: decoupled (AdamW-style) weight decay; 0 disables it.
+    seed: seeds initialization, data order, binarization and sampling.
+    strategy: `default` (one device) or `mirrored` (all local devices).
+    steps_per_loop: optimizer steps run inside one `tf.function` call.
+    jit_compile: compile the training step with XLA.
+    kl_schedule: KL weight schedule, one of `KL_SCHEDULES`.
+    kl_warmup_steps: steps of the linear/sigmoid warm-up.
+    kl_cycles: number of cycles of the cyclical schedule.
+    kl_cycle_ratio: share of each cycle spent increasing the weight.
+    restart: discard existing checkpoints and start over.
+    progress: show a progress bar (only when stdout is a terminal).
+    checkpoints_to_keep: how many checkpoints `CheckpointManager` keeps.
+    checkpoint_steps: also save every this many steps; 0 saves at the end
+      of each epoch only.
+  """
+  model_dir: str = "runs/default"
+  epochs: int = 10
+  train_steps: int = 0
+  batch_size: int = 128
+  learning_rate: float = 1e-3
+  clip_norm: float = 0.0
+  weight_decay: float = 0.0
+  seed: int = 0
+  strategy: str = "default"
+  steps_per_loop: int = 50
+  jit_compile: bool = False
+  kl_schedule: str = "constant"
+  kl_warmup_steps: int = 10_000
+  kl_cycles: int = 4
+  kl_cycle_ratio: float = 0.5
+  restart: bool = False
+  progress: bool = True
+  checkpoints_to_keep: int = 3
+  checkpoint_steps: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+  """Evaluation of the trained model.
+
+  Attributes:
+    eval_iw_samples: importance samples k of the final log p(x) estimate.
+    eval_batch_size: test examples per evaluation batch.
+    eval_max_examples: evaluate on at most this many test examples (0: all).
+    test_binarization_seed: the fixed seed that binarizes the test set once,
+      the same for every run so numbers are comparable.
+    images: write PNG grids and image summaries.
+  """
+  eval_iw_samples: int = 1000
+  eval_batch_size: int = 500
+  eval_max_examples: int = 0
+  test_binarization_seed: int = 0
+  images: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportConfig:
+  """Where and how the trained model is exported.
+
+  Attributes:
+    export: export after training.
+    export_dir: TF Serving model base path; default `saved_models/<run name>`.
+  """
+  export: bool = True
+  export_dir: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+  """Everything one `train.py` run needs."""
+  data: DataConfig = DataConfig()
+  model: ModelConfig = ModelConfig()
+  train: TrainConfig = TrainConfig()
+  eval: EvalConfig = EvalConfig()
+  export: ExportConfig = ExportConfig()
+
+  def validate(self) -> "RunConfig":
+    """Checks values and combinations a flag validator cannot see alone.
+
+    Returns:
+      self, for chaining.
+
+    Raises:
+      ConfigError: naming the flag and the fix.
+    """
+    _check_choice("likelihood", self.model.likelihood, LIKELIHOODS)
+    _check_choice("encoder", self.model.encoder, NETWORKS)
+    _check_choice("decoder", self.model.decoder, NETWORKS)
+    if self.model.activation is not None:
+      _check_choice("activation", self.model.activation, ACTIVATIONS)
+    _check_choice("kl_schedule", self.train.kl_schedule, KL_SCHEDULES)
+    _check_choice("strategy", self.train.strategy, STRATEGIES)
+    positive = {
+        "latent_dim": self.model.latent_dim,
+        "batch_size": self.train.batch_size,
+        "learning_rate": self.train.learning_rate,
+        "steps_per_loop": self.train.steps_per_loop,
+        "eval_iw_samples": self.eval.eval_iw_samples,
+        "eval_batch_size": self.eval.eval_batch_size,
+        "gaussian_scale": self.model.gaussian_scale,
+        "kl_cycles": self.train.kl_cycles,
+        "checkpoints_to_keep": self.train.checkpoints_to_keep,
+        "image_size": self.data.image_size,
+        "capacity_steps": self.model.capacity_steps,
+    }
+    for name, value in positive.items():
+      if not value > 0:
+        raise ConfigError(f"--{name}={value} must be positive.")
+    non_negative = {
+        "epochs": self.train.epochs,
+        "train_steps": self.train.train_steps,
+        "clip_norm": self.train.clip_norm,
+        "weight_decay": self.train.weight_decay,
+        "kl_warmup_steps": self.train.kl_warmup_steps,
+        "free_bits": self.model.free_bits,
+        "beta": self.model.beta,
+        "capacity_max": self.model.capacity_max,
+        "gamma": self.model.gamma,
+        "eval_max_examples": self.eval.eval_max_examples,
+        "seed": self.train.seed,
+        "checkpoint_steps": self.train.checkpoint_steps,
+    }
+    for name, value in non_negative.items():
+      if value < 0:
+        raise ConfigError(f"--{name}={value} must be >= 0.")
+    if any(d <= 0 for d in self.model.hidden_dims):
+      raise ConfigError(
+          f"--hidden_dims={','.join(map(str, self.model.hidden_dims))} "
+          "must be positive integers, e.g. --hidden_dims=512,256.")
+    for name, value in (("dropout", self.model.dropout),
+                        ("validation_fraction", self.data.validation_fraction),
+                        ("test_fraction", self.data.test_fraction),
+                        ("kl_cycle_ratio", self.train.kl_cycle_ratio)):
+      if not 0 <= value < 1:
+        raise ConfigError(f"--{name}={value} must be in [0, 1).")
+    if self.train.kl_schedule == "cyclical" and self.train.kl_cycle_ratio == 0:
+      raise ConfigError(
+          "--kl_cycle_ratio=0 gives a cyclical schedule that never rises; "
+          "use a value in (0, 1), e.g. 0.5.")
+    if self.train.epochs == 0 and self.train.train_steps == 0:
+      raise ConfigError(
+          "Nothing to train: set --epochs or --train_steps to a positive "
+          "value.")
+    return self
+
+  @property
+  def run_name(self) -> str:
+    """The last component of `model_dir`, used to name exports."""
+    return os.path.basename(os.path.normpath(self.train.model_dir)) or "model"
+
+
+def _check_choice(name, value, choices):
+  if value not in choices:
+    raise ConfigError(
+        f"--{name}={value!r} is not one of: {', '.join(choices)}.")

@@ -1,0 +1,1 @@
+"""Datasets: sources of image arrays and the tf.data input pipeline."""

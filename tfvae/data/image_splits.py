@@ -1,0 +1,199 @@
+"""`ImageSplits`, the train/test arrays every source returns, and its checks.
+
+Sources build their splits with `make_splits`, which checks what the rest of
+the system relies on: 4-D channels-last images, matching train/test shapes and
+dtypes, int32 labels and non-empty splits. Sources without a test split hold
+one out with `hold_out_test`, which does not depend on any training seed.
+"""
+
+import dataclasses
+from typing import Optional, Tuple
+
+import numpy as np
+
+from tfvae.errors import DataError
+
+# Seeds the held-out test split, so a source always yields the same test set.
+HOLD_OUT_SEED = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageSplits:
+  """A dataset's train and test images, with labels when it has them.
+
+  Attributes:
+    train_x: `[N, H, W, C]` images, uint8 pixel values 0..255 or float32.
+    train_y: `[N]` int32 class ids, or None when unlabeled.
+    test_x: `[M, H, W, C]` images with the dtype of `train_x`.
+    test_y: `[M]` int32 class ids, or None when unlabeled.
+    num_classes: number of classes, or None when unlabeled.
+    source: where the data was read from (a path or e.g.
+      'keras.datasets.mnist').
+  """
+  train_x: np.ndarray
+  train_y: Optional[np.ndarray]
+  test_x: np.ndarray
+  test_y: Optional[np.ndarray]
+  num_classes: Optional[int]
+  source: str
+
+
+def as_images(x: np.ndarray, where: str) -> np.ndarray:
+  """Checks images and returns them as `[N, H, W, C]` uint8 or float32.
+
+  Args:
+    x: `[N, H, W]` or `[N, H, W, C]` images with C 1 or 3, of any real dtype.
+    where: names the array in error messages, e.g. '/d/train.npz array x'.
+
+  Returns:
+    `[N, H, W, C]` images; uint8 stays uint8, other dtypes become float32.
+
+  Raises:
+    DataError: wrong rank or channels, non-numeric or non-finite values.
+  """
+  x = np.asarray(x)
+  if x.ndim == 3:
+    x = x[..., np.newaxis]
+  if x.ndim != 4 or x.shape[-1] not in (1, 3):
+    raise DataError(
+        f"{where} has shape {list(np.shape(x))}; expected images as "
+        "[N, H, W] or [N, H, W, C] with C = 1 or 3.")
+  if x.dtype == np.uint8:
+    return x
+  if x.dtype.kind not in "biuf":
+    raise DataError(
+        f"{where} has dtype {x.dtype}; expected uint8 pixels or real numbers.")
+  with np.errstate(over="ignore"):  # Overflow to inf is reported below.
+    x = x.astype(np.float32)
+  if not np.all(np.isfinite(x)):
+    raise DataError(
+        f"{where} holds NaN or infinite values (or values too large for "
+        "float32); replace them before loading.")
+  return x
+
+
+def as_labels(y: np.ndarray, num_examples: int, where: str) -> np.ndarray:
+  """Checks class ids and returns them as `[N]` int32.
+
+  Args:
+    y: `[N]` (or `[N, 1]`) integer class ids >= 0.
+    num_examples: N, the number of images they label.
+    where: names the array in error messages.
+
+  Returns:
+    `[N]` int32 class ids.
+
+  Raises:
+    DataError: wrong shape or length, non-integers or negative ids.
+  """
+  y = np.asarray(y)
+  if y.ndim == 2 and y.shape[1] == 1:
+    y = y[:, 0]
+  if y.ndim != 1:
+    raise DataError(
+        f"{where} has shape {list(y.shape)}; expected one class id per "
+        "image, shape [N].")
+  if y.dtype.kind not in "iu":
+    raise DataError(
+        f"{where} has dtype {y.dtype}; expected integer class ids.")
+  if len(y) != num_examples:
+    raise DataError(
+        f"{where} holds {len(y)} labels for {num_examples} images; give "
+        "exactly one label per image.")
+  if len(y) and (y.min() < 0 or y.max() > np.iinfo(np.int32).max):
+    raise DataError(
+        f"{where} holds class id {y.min() if y.min() < 0 else y.max()}; "
+        "expected ids 0, 1, 2, ...")
+  return y.astype(np.int32)
+
+
+def hold_out_test(
+    x: np.ndarray, y: Optional[np.ndarray], fraction: float, where: str
+) -> Tuple[np.ndarray, Optional[np.ndarray], np.ndarray, Optional[np.ndarray]]:
+  """Splits examples into train and test, the same way every time.
+
+  The test split takes `round(N * fraction)` examples, at least one and at
+  most N - 1, chosen by a permutation seeded with `HOLD_OUT_SEED`; both splits
+  keep the examples' original order.
+
+  Args:
+    x: `[N, H, W, C]` images.
+    y: `[N]` labels or None.
+    fraction: share of the examples to hold out as test set.
+    where: names the data in error messages.
+
+  Returns:
+    `(train_x, train_y, test_x, test_y)`; the labels are None when `y` is.
+
+  Raises:
+    DataError: fewer than 2 examples.
+  """
+  n = len(x)
+  _check_at_least_two(n, where)
+  num_test = min(n - 1, max(1, int(round(n * fraction))))
+  order = np.random.default_rng(HOLD_OUT_SEED).permutation(n)
+  test = np.sort(order[:num_test])
+  train = np.sort(order[num_test:])
+  if y is None:
+    return x[train], None, x[test], None
+  return x[train], y[train], x[test], y[test]
+
+
+def make_splits(
+    train_x: np.ndarray,
+    train_y: Optional[np.ndarray],
+    test_x: np.ndarray,
+    test_y: Optional[np.ndarray],
+    source: str,
+    num_classes: Optional[int] = None,
+) -> ImageSplits:
+  """Checks that two splits fit together and returns them as `ImageSplits`.
+
+  Args:
+    train_x: `[N, H, W, C]` images (already through `as_images`).
+    train_y: `[N]` int32 labels or None.
+    test_x: `[M, H, W, C]` images.
+    test_y: `[M]` int32 labels or None.
+    source: where the data came from; also names it in error messages.
+    num_classes: the number of classes; by default the largest id + 1.
+
+  Returns:
+    The `ImageSplits`.
+
+  Raises:
+    DataError: an empty split, fewer than 2 examples, train and test images
+      of different shapes or dtypes, or labels in only one split.
+  """
+  _check_at_least_two(len(train_x) + len(test_x), source)
+  for name, x in (("train", train_x), ("test", test_x)):
+    if not len(x):
+      raise DataError(f"The {name} split of {source} is empty; add images.")
+  if train_x.shape[1:] != test_x.shape[1:] or train_x.dtype != test_x.dtype:
+    raise DataError(
+        f"{source}: train images are {_describe(train_x)} but test images "
+        f"are {_describe(test_x)}; give both splits one shape and dtype.")
+  if (train_y is None) != (test_y is None):
+    labeled = "train" if test_y is None else "test"
+    raise DataError(
+        f"{source}: only the {labeled} split has labels; label both splits "
+        "or neither.")
+  if train_y is not None and num_classes is None:
+    num_classes = int(max(train_y.max(), test_y.max())) + 1
+  return ImageSplits(train_x, train_y, test_x, test_y, num_classes, source)
+
+
+def describe_exception(e: BaseException) -> str:
+  """Returns 'Type: first line of the message', to quote in a one-line error."""
+  lines = str(e).strip().splitlines()
+  return f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__
+
+
+def _check_at_least_two(n: int, where: str) -> None:
+  if n < 2:
+    raise DataError(
+        f"{where} holds {n} example(s); at least 2 are needed (one to train, "
+        "one to test).")
+
+
+def _describe(x: np.ndarray) -> str:
+  return f"{'x'.join(map(str, x.shape[1:]))} {x.dtype}"

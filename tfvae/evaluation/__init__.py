@@ -1,0 +1,1 @@
+"""Evaluation: likelihood estimates, metrics reports and image grids."""

@@ -1,0 +1,142 @@
+"""Pictures of what a model learned, as PNG grids and image summaries.
+
+- `reconstructions.png`: rows of test inputs, each above its reconstruction.
+- `samples.png`: pixel means of p(x|z) for z drawn from the prior.
+- `traversals.png`: one row per latent dimension (the most used ones first),
+  varying that coordinate from -3 to 3 around a test image's code.
+- `interpolations.png`: one row per pair of test images, decoding codes on
+  the straight line between their posterior means.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+TRAVERSAL_RANGE = 3.0
+MAX_TRAVERSAL_ROWS = 32
+_COLUMNS = 10
+
+
+def grid(images, columns, pad=2):
+  """Tiles images into one picture.
+
+  Args:
+    images: `[n, H, W, C]` floats in [0, 1]; n a multiple of `columns`.
+    columns: images per row.
+    pad: white pixels between images.
+
+  Returns:
+    `[rows * (H + pad) + pad, columns * (W + pad) + pad, C]` uint8 array.
+  """
+  images = np.clip(np.asarray(images), 0.0, 1.0)
+  count, height, width, channels = images.shape
+  rows = -(-count // columns)
+  canvas = np.ones((rows * (height + pad) + pad,
+                    columns * (width + pad) + pad, channels), np.float32)
+  for index, image in enumerate(images):
+    top = pad + (index // columns) * (height + pad)
+    left = pad + (index % columns) * (width + pad)
+    canvas[top:top + height, left:left + width] = image
+  return np.round(canvas * 255).astype(np.uint8)
+
+
+def write_png(path, picture):
+  """Writes a `[H, W, C]` uint8 array as PNG, atomically."""
+  tmp = path + ".tmp"
+  tf.io.write_file(tmp, tf.io.encode_png(picture))
+  os.replace(tmp, path)
+
+
+def reconstructions(model, images, columns=_COLUMNS):
+  """Inputs and reconstructions on alternating rows; `[n * 2, H, W, C]`."""
+  images = images[:columns * (len(images) // columns)]
+  recon = model.reconstruct(images).numpy()
+  rows = []
+  for start in range(0, len(images), columns):
+    rows += [images[start:start + columns], recon[start:start + columns]]
+  return np.concatenate(rows)
+
+
+def samples(model, count=64, seed=0):
+  """`[count, H, W, C]` pixel means of samples from the prior."""
+  return model.sample(count, seed=tf.constant([seed, 0], tf.int32)).numpy()
+
+
+def traversals(model, image, kl_per_dim, columns=_COLUMNS + 1):
+  """Latent traversals around one image's code.
+
+  Args:
+    model: the model.
+    image: `[1, H, W, C]` the image whose posterior mean is the centre.
+    kl_per_dim: `[latent_dim]` average KL per dimension; rows are ordered by
+      it (most used first) and capped at `MAX_TRAVERSAL_ROWS`.
+    columns: values per row, evenly spaced in [-3, 3].
+
+  Returns:
+    `[rows * columns, H, W, C]` pixel means.
+  """
+  centre = model.encode(image)["loc"].numpy()[0]
+  dims = np.argsort(-np.asarray(kl_per_dim))[:MAX_TRAVERSAL_ROWS]
+  values = np.linspace(-TRAVERSAL_RANGE, TRAVERSAL_RANGE, columns)
+  codes = np.repeat(centre[None], len(dims) * columns, axis=0)
+  for row, dim in enumerate(dims):
+    codes[row * columns:(row + 1) * columns, dim] = values
+  return model.decode(tf.constant(codes, tf.float32))["mean"].numpy()
+
+
+def interpolations(model, images, pairs=6, columns=_COLUMNS):
+  """Decoded straight lines between pairs of posterior means.
+
+  Args:
+    model: the model.
+    images: `[>= 2 * pairs, H, W, C]` test images; pair i is (2i, 2i + 1).
+    pairs: rows of the picture.
+    columns: points per line, both ends included.
+
+  Returns:
+    `[pairs * columns, H, W, C]` pixel means.
+  """
+  pairs = min(pairs, len(images) // 2)
+  codes = model.encode(images[:2 * pairs])["loc"].numpy()
+  weights = np.linspace(0.0, 1.0, columns)[None, :, None]
+  lines = (codes[0::2, None] * (1 - weights) + codes[1::2, None] * weights)
+  flat = lines.reshape(pairs * columns, -1)
+  return model.decode(tf.constant(flat, tf.float32))["mean"].numpy()
+
+
+def write_all(model, test_images, kl_per_dim, out_dir, writer=None, step=0,
+              seed=0):
+  """Writes every picture as PNG under `out_dir` and as image summaries.
+
+  Args:
+    model: the trained model.
+    test_images: `[n, H, W, C]` test images, n >= 20.
+    kl_per_dim: `[latent_dim]` average KL per dimension.
+    out_dir: folder for the PNG files (created).
+    writer: a `tf.summary` writer, or None.
+    step: summary step.
+    seed: seed of the prior samples.
+
+  Returns:
+    Dict of picture name -> PNG path.
+  """
+  os.makedirs(out_dir, exist_ok=True)
+  test_images = np.asarray(test_images, np.float32)
+  pictures = {
+      "reconstructions": (reconstructions(model, test_images[:40]),
+                          _COLUMNS),
+      "samples": (samples(model, seed=seed), 8),
+      "traversals": (traversals(model, test_images[:1], kl_per_dim),
+                     _COLUMNS + 1),
+      "interpolations": (interpolations(model, test_images[:12]), _COLUMNS),
+  }
+  paths = {}
+  for name, (images, columns) in pictures.items():
+    picture = grid(images, columns)
+    paths[name] = os.path.join(out_dir, f"{name}.png")
+    write_png(paths[name], picture)
+    if writer is not None:
+      with writer.as_default(step=step):
+        tf.summary.image(name, picture[None])
+  return paths

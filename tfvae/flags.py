@@ -1,0 +1,169 @@
+"""absl flag definitions (one per config field, same names) and `from_flags`.
+
+Single-flag checks (ranges, choices) are flag validators, so absl reports a
+bad value as one line before anything runs; checks that involve several
+values live in `RunConfig.validate`.
+"""
+
+import dataclasses
+
+from absl import flags
+
+from tfvae import config as config_lib
+
+FLAGS = flags.FLAGS
+
+
+def _positive(name):
+  flags.register_validator(name, lambda v: v is None or v > 0,
+                           message=f"--{name} must be positive.")
+
+
+def _non_negative(name):
+  flags.register_validator(name, lambda v: v is None or v >= 0,
+                           message=f"--{name} must be >= 0.")
+
+
+def define_flags():
+  """Defines every `train.py` flag; safe to call once per process."""
+  if "latent_dim" in FLAGS:
+    return
+  # Data.
+  flags.DEFINE_string("dataset", "fashion_mnist",
+                      "mnist, fashion_mnist, cifar10, npz or image_folder.")
+  flags.DEFINE_string(
+      "data_dir", None,
+      "Folder to look in first for the dataset's files; for npz a .npz file "
+      "or a folder with train.npz/test.npz; for image_folder its root.")
+  flags.DEFINE_integer("image_size", 64,
+                       "Side of the square images image_folder produces.")
+  flags.DEFINE_float("validation_fraction", 0.1,
+                     "Share of the training split held out for validation.")
+  flags.DEFINE_float("test_fraction", 0.2,
+                     "Share held out as test set when the source has none.")
+  flags.DEFINE_bool("binarize", True,
+                    "Binarize images for Bernoulli likelihoods (dynamically "
+                    "in training, once with a fixed seed for evaluation).")
+  flags.DEFINE_bool("download", True,
+                    "Try keras.datasets when no local copy is found.")
+  # Model.
+  flags.DEFINE_string("model", "vae", "Registered model variant.")
+  flags.DEFINE_integer("latent_dim", 20, "Number of latent dimensions.")
+  flags.DEFINE_enum("encoder", "mlp", config_lib.NETWORKS, "Encoder network.")
+  flags.DEFINE_enum("decoder", "mlp", config_lib.NETWORKS, "Decoder network.")
+  flags.DEFINE_list(
+      "hidden_dims", [],
+      "MLP widths or conv channels, input side first (e.g. 512,256); empty "
+      "for the network's default.")
+  flags.DEFINE_enum("activation", None, config_lib.ACTIVATIONS,
+                    "Hidden activation; default relu (mlp), leaky_relu "
+                    "(conv).")
+  flags.DEFINE_bool("batch_norm", None,
+                    "Batch norm in hidden layers; default off (mlp), on "
+                    "(conv).")
+  flags.DEFINE_float("dropout", 0.0, "Dropout rate after hidden MLP layers.")
+  flags.DEFINE_enum("likelihood", "bernoulli", config_lib.LIKELIHOODS,
+                    "p(x|z): bernoulli (binary images) or gaussian.")
+  flags.DEFINE_float("gaussian_scale", 0.1,
+                     "Fixed (or initial, if learned) Gaussian pixel std.")
+  flags.DEFINE_bool("learn_gaussian_scale", False,
+                    "Learn one Gaussian scale per pixel.")
+  flags.DEFINE_float("beta", 1.0, "KL weight of beta_vae.")
+  flags.DEFINE_float("capacity_max", 0.0,
+                     "beta_vae capacity C in nats (Burgess et al. 2018); 0 "
+                     "disables capacity annealing.")
+  flags.DEFINE_integer("capacity_steps", 100_000,
+                       "Steps over which the capacity grows to its max.")
+  flags.DEFINE_float("gamma", 1000.0, "Weight of |KL - C| with a capacity.")
+  flags.DEFINE_float("free_bits", 0.0,
+                     "Minimum KL per latent dimension in nats; 0 disables.")
+  # Training.
+  flags.DEFINE_string("model_dir", "runs/default",
+                      "Checkpoints, summaries, metrics and images go here.")
+  flags.DEFINE_integer("epochs", 10, "Passes over the training split.")
+  flags.DEFINE_integer("train_steps", 0,
+                       "Total optimizer steps; wins over --epochs if > 0.")
+  flags.DEFINE_integer("batch_size", 128, "Global batch size.")
+  flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
+  flags.DEFINE_float("clip_norm", 0.0,
+                     "Clip gradients to this global norm; 0 disables.")
+  flags.DEFINE_float("weight_decay", 0.0,
+                     "Decoupled weight decay; 0 disables.")
+  flags.DEFINE_integer("seed", 0, "Seed of initialization, data and noise.")
+  flags.DEFINE_enum("strategy", "default", config_lib.STRATEGIES,
+                    "tf.distribute strategy: default or mirrored.")
+  flags.DEFINE_integer("steps_per_loop", 50,
+                       "Optimizer steps per tf.function call.")
+  flags.DEFINE_bool("jit_compile", False,
+                    "Compile the forward/backward pass with XLA.")
+  flags.DEFINE_enum("kl_schedule", "constant", config_lib.KL_SCHEDULES,
+                    "KL weight schedule.")
+  flags.DEFINE_integer("kl_warmup_steps", 10_000,
+                       "Steps of the linear/sigmoid KL warm-up.")
+  flags.DEFINE_integer("kl_cycles", 4, "Cycles of the cyclical schedule.")
+  flags.DEFINE_float("kl_cycle_ratio", 0.5,
+                     "Share of each cycle spent increasing the KL weight.")
+  flags.DEFINE_bool("restart", False,
+                    "Discard this model_dir's checkpoints and start over.")
+  flags.DEFINE_bool("progress", True,
+                    "Show a progress bar when stdout is a terminal.")
+  flags.DEFINE_integer("checkpoints_to_keep", 3, "Checkpoints kept.")
+  flags.DEFINE_integer("checkpoint_steps", 0,
+                       "Also checkpoint every N steps; 0: once per epoch.")
+  # Evaluation.
+  flags.DEFINE_integer("eval_iw_samples", 1000,
+                       "Importance samples k of the final -log p(x).")
+  flags.DEFINE_integer("eval_batch_size", 500, "Test examples per batch.")
+  flags.DEFINE_integer("eval_max_examples", 0,
+                       "Evaluate on at most this many test examples; 0: all.")
+  flags.DEFINE_integer("test_binarization_seed", 0,
+                       "Fixed seed binarizing the test set once.")
+  flags.DEFINE_bool("images", True, "Write PNG grids and image summaries.")
+  # Export.
+  flags.DEFINE_bool("export", True, "Export after training.")
+  flags.DEFINE_string("export_dir", None,
+                      "TF Serving base path; default saved_models/<run>.")
+
+  for name in ("latent_dim", "batch_size", "learning_rate", "steps_per_loop",
+               "eval_iw_samples", "eval_batch_size", "gaussian_scale",
+               "kl_cycles", "checkpoints_to_keep", "image_size",
+               "capacity_steps"):
+    _positive(name)
+  for name in ("epochs", "train_steps", "clip_norm", "weight_decay",
+               "kl_warmup_steps", "free_bits", "beta", "capacity_max",
+               "gamma", "eval_max_examples", "seed", "checkpoint_steps"):
+    _non_negative(name)
+  for name in ("dropout", "validation_fraction", "test_fraction",
+               "kl_cycle_ratio"):
+    flags.register_validator(name, lambda v: 0 <= v < 1,
+                             message=f"--{name} must be in [0, 1).")
+  flags.register_validator(
+      "hidden_dims",
+      lambda dims: all(d.strip().isdigit() and int(d) > 0 for d in dims),
+      message="--hidden_dims must be positive integers, e.g. 512,256.")
+
+
+def _section(cls, overrides=None):
+  values = {}
+  for field in dataclasses.fields(cls):
+    if field.name in FLAGS:
+      values[field.name] = FLAGS[field.name].value
+  values.update(overrides or {})
+  return cls(**values)
+
+
+def from_flags():
+  """The validated `RunConfig` of the parsed flags.
+
+  Raises:
+    ConfigError: for contradictory values.
+  """
+  model = _section(config_lib.ModelConfig, {
+      "hidden_dims": tuple(int(d) for d in FLAGS.hidden_dims)})
+  return config_lib.RunConfig(
+      data=_section(config_lib.DataConfig),
+      model=model,
+      train=_section(config_lib.TrainConfig),
+      eval=_section(config_lib.EvalConfig),
+      export=_section(config_lib.ExportConfig),
+  ).validate()

@@ -1,0 +1,1 @@
+"""Encoder and decoder networks: Keras models from images/codes to tensors."""

@@ -1,0 +1,1 @@
+"""The custom training loop, its strategy, checkpoints and summaries."""

@@ -1,0 +1,274 @@
+"""The strategy-aware custom training loop.
+
+One `tf.function` call runs `steps_per_loop` optimizer steps (a `tf.range`
+loop around `strategy.run`), so Python overhead is paid once per call. Each
+replica's loss is summed over its examples and divided by the global batch,
+so gradients summed across replicas equal the single-device gradient. The
+reparameterization noise of a step is drawn for the whole global batch from
+a stateless seed `(seed, step)` and each replica takes its rows: a mirrored
+run sees the same noise as a single-device run with the same global batch.
+"""
+
+import os
+import sys
+import time
+
+import keras
+from absl import logging
+import tensorflow as tf
+
+from tfvae import models
+from tfvae import schedules
+from tfvae.data import pipeline
+from tfvae.errors import TrainingError
+from tfvae.evaluation.likelihood import Evaluator
+from tfvae.training import run_state
+from tfvae.training.strategy import make_strategy
+
+METRICS = ("loss", "neg_elbo", "distortion", "rate")
+_NOISE_STREAM = 17
+
+
+class Trainer:
+  """Owns the model, optimizer, step counter, checkpoints and summaries.
+
+  Args:
+    config: a validated `RunConfig`.
+    data: a `tfvae.data.pipeline.Data`.
+    strategy: a `tf.distribute.Strategy`; default from `config.train`.
+  """
+
+  def __init__(self, config, data, strategy=None):
+    self.config = config
+    self.data = data
+    train = config.train
+    self.strategy = strategy or make_strategy(train.strategy)
+    self.num_replicas = self.strategy.num_replicas_in_sync
+    if train.batch_size % self.num_replicas:
+      raise TrainingError(
+          f"--batch_size={train.batch_size} does not split evenly over "
+          f"{self.num_replicas} replicas; use a multiple of "
+          f"{self.num_replicas}.")
+    self.binarized = (config.data.binarize
+                      and config.model.likelihood == "bernoulli")
+    self.steps_per_epoch = pipeline.steps_per_epoch(len(data.train_x),
+                                                    train.batch_size)
+    self.total_steps = (train.train_steps
+                        or train.epochs * self.steps_per_epoch)
+    with self.strategy.scope():
+      self.model = models.build(config.model, data.image_shape,
+                                data.num_classes)
+      self.model.build_from_shape()
+      self.optimizer = keras.optimizers.Adam(
+          learning_rate=train.learning_rate,
+          weight_decay=train.weight_decay or None)
+      self.optimizer.build(self.model.trainable_variables)
+      self.step = tf.Variable(0, dtype=tf.int64, trainable=False,
+                              name="step")
+    self.checkpoint = tf.train.Checkpoint(
+        model=self.model, optimizer=self.optimizer, step=self.step)
+    self.manager = run_state.checkpoint_manager(
+        self.checkpoint, train.model_dir, train.checkpoints_to_keep)
+    self._compute_gradients = tf.function(
+        self._compute_gradients_eager, jit_compile=train.jit_compile)
+    self._train_loop = tf.function(self._train_loop_eager)
+    self.evaluator = Evaluator(self.model, seed=train.seed)
+    self.train_images_per_second = None
+
+  # ---- Checkpoints ---------------------------------------------------------
+
+  def restore_or_initialize(self):
+    """Restores the latest checkpoint, if any.
+
+    Returns:
+      The path restored from, or None for a fresh start.
+    """
+    latest = self.manager.latest_checkpoint
+    if latest:
+      self.checkpoint.restore(latest).assert_existing_objects_matched()
+    return latest
+
+  def save(self):
+    """Writes a checkpoint at the current step; returns its path."""
+    return self.manager.save(checkpoint_number=int(self.step.numpy()))
+
+  # ---- One step ------------------------------------------------------------
+
+  def kl_weight(self, step):
+    train = self.config.train
+    return schedules.kl_weight(step, train.kl_schedule, train.kl_warmup_steps,
+                               self.total_steps, train.kl_cycles,
+                               train.kl_cycle_ratio)
+
+  def _step_noise(self, local_batch):
+    """This replica's rows of the step's global-batch noise."""
+    global_batch = self.config.train.batch_size
+    seed = tf.stack([tf.constant(self.config.train.seed * 7919 + _NOISE_STREAM,
+                                 tf.int64), self.step.read_value()])
+    noise = tf.random.stateless_normal(
+        (global_batch,) + tuple(self.model.noise_shape()), seed=seed)
+    replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+    start = tf.cast(replica, tf.int32) * local_batch
+    return noise[start:start + local_batch]
+
+  def _compute_gradients_eager(self, images, noise, step, kl_weight):
+    global_batch = float(self.config.train.batch_size)
+    with tf.GradientTape() as tape:
+      terms = self.model.compute_loss(images, noise, step, kl_weight,
+                                      training=True)
+      loss = tf.reduce_sum(terms["loss"]) / global_batch
+    grads = tape.gradient(loss, self.model.trainable_variables)
+    summed = {"loss": loss,
+              "neg_elbo": -tf.reduce_sum(terms["elbo"]) / global_batch,
+              "distortion": tf.reduce_sum(terms["distortion"]) / global_batch,
+              "rate": tf.reduce_sum(terms["rate"]) / global_batch}
+    return grads, summed
+
+  def _replica_step(self, batch):
+    images = batch["image"]
+    step = self.step.read_value()
+    noise = self._step_noise(tf.shape(images)[0])
+    grads, metrics = self._compute_gradients(images, noise, step,
+                                             self.kl_weight(step))
+    clip_norm = self.config.train.clip_norm
+    if clip_norm > 0:
+      # Keras clips before its cross-replica sum; clip the summed gradient
+      # instead and hand each replica 1/R of it for Keras to sum again.
+      context = tf.distribute.get_replica_context()
+      grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+      grads, _ = tf.clip_by_global_norm(grads, clip_norm)
+      grads = [g / self.num_replicas for g in grads]
+    self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
+    return metrics
+
+  def _train_loop_eager(self, iterator, num_steps):
+    """Runs up to `num_steps` steps; stops early at a non-finite loss.
+
+    Returns:
+      `(means, steps_done, bad_step)`: metric means over the steps done,
+      how many were done, and the step whose loss was not finite (-1 if
+      none).
+    """
+    sums = {name: tf.constant(0.0) for name in METRICS}
+    done = tf.constant(0, tf.int64)
+    bad_step = tf.constant(-1, tf.int64)
+    for _ in tf.range(num_steps):
+      per_replica = self.strategy.run(self._replica_step,
+                                      args=(next(iterator),))
+      metrics = {name: self.strategy.reduce(tf.distribute.ReduceOp.SUM,
+                                            per_replica[name], axis=None)
+                 for name in METRICS}
+      if not tf.math.is_finite(metrics["loss"]):
+        bad_step = self.step.read_value()
+        break
+      sums = {name: sums[name] + metrics[name] for name in METRICS}
+      self.step.assign_add(1)
+      done += 1
+    count = tf.maximum(tf.cast(done, tf.float32), 1.0)
+    return {name: sums[name] / count for name in METRICS}, done, bad_step
+
+  # ---- The loop ------------------------------------------------------------
+
+  def fit(self):
+    """Trains from the current step to `total_steps`.
+
+    Writes summaries under `model_dir/train` and `model_dir/eval`, validates
+    and checkpoints at the end of each epoch (and every `checkpoint_steps`).
+
+    Returns:
+      Dict of the last epoch's validation metrics (empty if none ran).
+
+    Raises:
+      TrainingError: when the loss becomes NaN or Inf; the last checkpoint
+        is left as it was.
+    """
+    train = self.config.train
+    start = int(self.step.numpy())
+    if start >= self.total_steps:
+      return {}
+    dataset = pipeline.train_dataset(
+        self.data.train_x, self.data.train_y, batch_size=train.batch_size,
+        seed=train.seed, start_step=start, total_steps=self.total_steps,
+        binarized=self.binarized)
+    iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
+    train_writer = tf.summary.create_file_writer(
+        os.path.join(train.model_dir, "train"))
+    eval_writer = tf.summary.create_file_writer(
+        os.path.join(train.model_dir, "eval"))
+    timed_images, timed_seconds, first_call = 0, 0.0, True
+    validation = {}
+    interactive = train.progress and sys.stdout.isatty()
+    while int(self.step.numpy()) < self.total_steps:
+      step = int(self.step.numpy())
+      epoch = step // self.steps_per_epoch
+      epoch_end = min((epoch + 1) * self.steps_per_epoch, self.total_steps)
+      progress = keras.utils.Progbar(
+          epoch_end - epoch * self.steps_per_epoch,
+          verbose=1 if interactive else 0,
+          stateful_metrics=METRICS + ("kl_weight", "img/s"))
+      progress.update(step - epoch * self.steps_per_epoch)
+      while step < epoch_end:
+        num_steps = min(train.steps_per_loop, epoch_end - step)
+        if train.checkpoint_steps:
+          num_steps = min(num_steps, train.checkpoint_steps
+                          - step % train.checkpoint_steps)
+        began = time.perf_counter()
+        means, done, bad_step = self._train_loop(
+            iterator, tf.constant(num_steps, tf.int64))
+        means = {name: float(value) for name, value in means.items()}
+        elapsed = time.perf_counter() - began
+        if int(bad_step) >= 0:
+          raise TrainingError(
+              f"The loss became NaN or Inf at step {int(bad_step)}; the last "
+              f"checkpoint ({self.manager.latest_checkpoint or 'none'}) is "
+              "intact. Lower --learning_rate or set --clip_norm, then run "
+              "again to resume.")
+        step += int(done)
+        images_per_second = int(done) * train.batch_size / elapsed
+        if not first_call:  # The first call includes tracing.
+          timed_images += int(done) * train.batch_size
+          timed_seconds += elapsed
+        first_call = False
+        kl_weight = float(self.kl_weight(tf.constant(step - 1, tf.int64)))
+        with train_writer.as_default(step=step):
+          for name, value in means.items():
+            tf.summary.scalar(name, value)
+          tf.summary.scalar("kl_weight", kl_weight)
+          tf.summary.scalar("learning_rate",
+                            float(self.optimizer.learning_rate.numpy()))
+          tf.summary.scalar("images_per_second", images_per_second)
+        progress.update(step - epoch * self.steps_per_epoch, [
+            *means.items(), ("kl_weight", kl_weight),
+            ("img/s", images_per_second)])
+        if train.checkpoint_steps and step % train.checkpoint_steps == 0:
+          self.save()
+      validation = self.validate(eval_writer)
+      self.save()
+      if timed_seconds:
+        self.train_images_per_second = timed_images / timed_seconds
+      if not interactive:
+        logging.info(
+            "epoch %d step %d/%d  loss %.3f  -elbo %.3f  rate %.3f  "
+            "val -elbo %.3f  %s img/s", epoch + 1, step, self.total_steps,
+            means["loss"], means["neg_elbo"], means["rate"],
+            validation.get("neg_elbo", float("nan")),
+            f"{self.train_images_per_second:.0f}"
+            if self.train_images_per_second else "-")
+    if timed_seconds:
+      self.train_images_per_second = timed_images / timed_seconds
+    return validation
+
+  def validate(self, writer):
+    """Single-sample ELBO on the validation split, written as summaries."""
+    if not len(self.data.validation_x):
+      return {}
+    dataset = pipeline.eval_dataset(
+        self.data.validation_x, self.data.validation_y,
+        batch_size=self.config.eval.eval_batch_size, binarized=self.binarized,
+        binarization_seed=self.config.eval.test_binarization_seed)
+    results = self.evaluator.evaluate(dataset, iw_samples=0)
+    with writer.as_default(step=int(self.step.numpy())):
+      for name in ("neg_elbo", "distortion", "rate", "reconstruction_mse"):
+        tf.summary.scalar(f"validation/{name}", results[name])
+      tf.summary.scalar("validation/active_units", results["active_units"])
+    return results

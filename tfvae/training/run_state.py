@@ -1,0 +1,105 @@
+"""What a model directory holds between runs: checkpoints and the run config.
+
+Resuming needs the same model, data, batch size and seed (the data order and
+the noise are functions of the seed and step), so the config of the run that
+made the checkpoints is saved beside them and checked on resume.
+"""
+
+import dataclasses
+import json
+import os
+import shutil
+
+import tensorflow as tf
+
+from tfvae.errors import ConfigError
+
+CONFIG_FILE = "config.json"
+CHECKPOINT_DIR = "checkpoints"
+# Everything a run writes under model_dir, removed by --restart.
+RUN_OUTPUTS = (CHECKPOINT_DIR, "train", "eval", "images", "metrics.json",
+               CONFIG_FILE)
+
+
+def _resume_key(config):
+  """The settings that must not change when a run resumes."""
+  return {
+      "model": dataclasses.asdict(config.model),
+      "dataset": config.data.dataset,
+      "validation_fraction": config.data.validation_fraction,
+      "binarize": config.data.binarize,
+      "batch_size": config.train.batch_size,
+      "seed": config.train.seed,
+  }
+
+
+def _jsonable(value):
+  return json.loads(json.dumps(value, default=list))
+
+
+def clear_outputs(model_dir):
+  """Removes what an earlier run wrote under `model_dir` (for --restart)."""
+  for name in RUN_OUTPUTS:
+    path = os.path.join(model_dir, name)
+    if os.path.isdir(path):
+      shutil.rmtree(path)
+    elif os.path.exists(path):
+      os.remove(path)
+
+
+def write_config(config, model_dir):
+  """Saves the run config as JSON, atomically."""
+  tmp = os.path.join(model_dir, CONFIG_FILE + ".tmp")
+  with open(tmp, "w") as f:
+    json.dump(_jsonable(dataclasses.asdict(config)), f, indent=2)
+  os.replace(tmp, os.path.join(model_dir, CONFIG_FILE))
+
+
+def read_config_dict(model_dir):
+  """The saved run config as a dict, or None when there is none."""
+  path = os.path.join(model_dir, CONFIG_FILE)
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def check_resumable(config, model_dir):
+  """Raises if `model_dir` holds a run with settings that cannot resume.
+
+  Raises:
+    ConfigError: naming the first differing flag and the ways out.
+  """
+  saved = read_config_dict(model_dir)
+  if saved is None:
+    return
+  saved_key = {
+      "model": saved["model"],
+      "dataset": saved["data"]["dataset"],
+      "validation_fraction": saved["data"]["validation_fraction"],
+      "binarize": saved["data"]["binarize"],
+      "batch_size": saved["train"]["batch_size"],
+      "seed": saved["train"]["seed"],
+  }
+  current = _jsonable(_resume_key(config))
+  for name in current:
+    if name == "model":
+      for field, value in current["model"].items():
+        if saved_key["model"].get(field) != value:
+          _refuse(model_dir, field, saved_key["model"].get(field), value)
+    elif saved_key[name] != current[name]:
+      _refuse(model_dir, name, saved_key[name], current[name])
+
+
+def _refuse(model_dir, flag, saved, current):
+  raise ConfigError(
+      f"{model_dir} holds a run trained with --{flag}={saved}, not "
+      f"--{flag}={current}; pass the same value to resume, --restart to "
+      "start over, or another --model_dir.")
+
+
+def checkpoint_manager(checkpoint, model_dir, max_to_keep):
+  """A `tf.train.CheckpointManager` under `model_dir/checkpoints`."""
+  return tf.train.CheckpointManager(
+      checkpoint, os.path.join(model_dir, CHECKPOINT_DIR),
+      max_to_keep=max_to_keep)

@@ -1,0 +1,48 @@
+"""Trains, evaluates and exports a VAE: `python train.py --flagfile=F`.
+
+Resumes from the latest checkpoint in `--model_dir` unless `--restart`.
+Errors a user can fix are printed as one line, and the exit code is 1.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+from absl import logging
+
+from tfvae import flags as tfvae_flags
+from tfvae.errors import TfvaeError
+
+tfvae_flags.define_flags()
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+  if len(argv) > 1:
+    sys.exit(f"train.py: error: unexpected arguments {argv[1:]}; flags are "
+             "written --name=value.")
+  logging.set_verbosity(logging.INFO)
+  # Heavy imports after flag parsing, so `--help` and flag errors are fast.
+  from tfvae.evaluation import report  # pylint: disable=g-import-not-at-top
+  from tfvae.training import experiment  # pylint: disable=g-import-not-at-top
+  try:
+    config = tfvae_flags.from_flags()
+    result = experiment.train_and_evaluate(config)
+  except TfvaeError as e:
+    sys.exit(f"train.py: error: {e}")
+  except KeyboardInterrupt as e:
+    sys.exit(f"train.py: {e}")
+  locations = [("metrics", result.metrics_path),
+               ("images", os.path.dirname(
+                   next(iter(result.image_paths.values()), "-"))),
+               ("checkpoints", result.trainer.manager.directory),
+               ("tensorboard", f"tensorboard --logdir "
+                               f"{config.train.model_dir}")]
+  print(report.summary_table(result.metrics, locations))
+
+
+if __name__ == "__main__":
+  app.run(main)
