@@ -16,6 +16,7 @@ NETWORKS = ("mlp", "conv")
 ACTIVATIONS = ("relu", "leaky_relu")
 KL_SCHEDULES = ("constant", "linear", "sigmoid", "cyclical")
 STRATEGIES = ("default", "mirrored")
+TFLITE_QUANTIZATIONS = ("none", "float16", "dynamic_int8")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,9 +161,15 @@ class ExportConfig:
   Attributes:
     export: export after training.
     export_dir: TF Serving model base path; default `saved_models/<run name>`.
+    tflite_quantization: `none`, `float16` or `dynamic_int8`.
   """
   export: bool = True
   export_dir: Optional[str] = None
+  tflite_quantization: str = "none"
+
+  def resolved_export_dir(self, run_name):
+    """`export_dir`, or `saved_models/<run_name>` when unset."""
+    return self.export_dir or os.path.join("saved_models", run_name)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,6 +197,8 @@ class RunConfig:
       _check_choice("activation", self.model.activation, ACTIVATIONS)
     _check_choice("kl_schedule", self.train.kl_schedule, KL_SCHEDULES)
     _check_choice("strategy", self.train.strategy, STRATEGIES)
+    _check_choice("tflite_quantization", self.export.tflite_quantization,
+                  TFLITE_QUANTIZATIONS)
     positive = {
         "latent_dim": self.model.latent_dim,
         "batch_size": self.train.batch_size,
@@ -242,6 +251,22 @@ class RunConfig:
           "Nothing to train: set --epochs or --train_steps to a positive "
           "value.")
     return self
+
+  @classmethod
+  def from_dict(cls, values) -> "RunConfig":
+    """The inverse of `dataclasses.asdict` (e.g. a saved config.json)."""
+    sections = {field.name: field.type for field in dataclasses.fields(cls)}
+    kwargs = {}
+    for name, section in sections.items():
+      section_cls = {"data": DataConfig, "model": ModelConfig,
+                     "train": TrainConfig, "eval": EvalConfig,
+                     "export": ExportConfig}[name]
+      known = {f.name for f in dataclasses.fields(section_cls)}
+      fields = {k: v for k, v in values.get(name, {}).items() if k in known}
+      if "hidden_dims" in fields:
+        fields["hidden_dims"] = tuple(fields["hidden_dims"])
+      kwargs[name] = section_cls(**fields)
+    return cls(**kwargs)
 
   @property
   def run_name(self) -> str:

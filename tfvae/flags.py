@@ -123,6 +123,9 @@ def define_flags():
   flags.DEFINE_bool("export", True, "Export after training.")
   flags.DEFINE_string("export_dir", None,
                       "TF Serving base path; default saved_models/<run>.")
+  flags.DEFINE_enum("tflite_quantization", "none",
+                    config_lib.TFLITE_QUANTIZATIONS,
+                    "Weights of model.tflite: float32, float16 or int8.")
 
   for name in ("latent_dim", "batch_size", "learning_rate", "steps_per_loop",
                "eval_iw_samples", "eval_batch_size", "gaussian_scale",

@@ -63,7 +63,7 @@ class VAE(keras.Model):
 
   def build_from_shape(self):
     """Creates every variable by running the networks once on zeros."""
-    self.reconstruct(tf.zeros((1,) + self.image_shape))
+    self(tf.zeros((1,) + self.image_shape))
 
   def call(self, images, training=False):
     return self.reconstruct(images, training=training)

@@ -13,6 +13,7 @@ import shutil
 import tensorflow as tf
 
 from tfvae.errors import ConfigError
+from tfvae.errors import ExportError
 
 CONFIG_FILE = "config.json"
 CHECKPOINT_DIR = "checkpoints"
@@ -47,11 +48,20 @@ def clear_outputs(model_dir):
       os.remove(path)
 
 
-def write_config(config, model_dir):
-  """Saves the run config as JSON, atomically."""
+def write_config(config, model_dir, image_shape, num_classes):
+  """Saves the run config and the data's shape as JSON, atomically.
+
+  Args:
+    config: the `RunConfig`.
+    model_dir: the run's folder.
+    image_shape: `(H, W, C)` of the data (to rebuild the model for export).
+    num_classes: number of labels, or None.
+  """
   tmp = os.path.join(model_dir, CONFIG_FILE + ".tmp")
+  values = dict(dataclasses.asdict(config), image_shape=list(image_shape),
+                num_classes=num_classes)
   with open(tmp, "w") as f:
-    json.dump(_jsonable(dataclasses.asdict(config)), f, indent=2)
+    json.dump(_jsonable(values), f, indent=2)
   os.replace(tmp, os.path.join(model_dir, CONFIG_FILE))
 
 
@@ -103,3 +113,38 @@ def checkpoint_manager(checkpoint, model_dir, max_to_keep):
   return tf.train.CheckpointManager(
       checkpoint, os.path.join(model_dir, CHECKPOINT_DIR),
       max_to_keep=max_to_keep)
+
+
+def load_trained_model(model_dir):
+  """Rebuilds a run's model from `config.json` and its latest checkpoint.
+
+  Args:
+    model_dir: the folder of a finished or interrupted run.
+
+  Returns:
+    `(model, config, step)`: the built model with trained weights, the
+    run's `RunConfig`, and the checkpoint's step.
+
+  Raises:
+    ExportError: when the folder has no config or no checkpoint.
+  """
+  # Imported here: models pull in TFP, which readers of configs don't need.
+  from tfvae import models  # pylint: disable=g-import-not-at-top
+  from tfvae.config import RunConfig  # pylint: disable=g-import-not-at-top
+
+  saved = read_config_dict(model_dir)
+  latest = tf.train.latest_checkpoint(os.path.join(model_dir,
+                                                   CHECKPOINT_DIR))
+  if saved is None or latest is None:
+    raise ExportError(
+        f"--model_dir={model_dir} has no {'config.json' if saved is None else 'checkpoint'}"
+        "; train first (python train.py --model_dir=...) or point "
+        "--model_dir at a run's folder.")
+  config = RunConfig.from_dict(saved)
+  model = models.build(config.model, tuple(saved["image_shape"]),
+                       saved.get("num_classes"))
+  model.build_from_shape()
+  step = tf.Variable(0, dtype=tf.int64)
+  checkpoint = tf.train.Checkpoint(model=model, step=step)
+  checkpoint.restore(latest).expect_partial().assert_existing_objects_matched()
+  return model, config, int(step.numpy())

@@ -1,0 +1,1 @@
+"""Export of trained models: SavedModel for TF Serving, TFLite for devices."""

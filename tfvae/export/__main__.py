@@ -1,0 +1,49 @@
+"""Exports the latest checkpoint of a run: `python -m tfvae.export`.
+
+  python -m tfvae.export --model_dir=runs/quickstart [--export_dir=E]
+      [--tflite_quantization=none|float16|dynamic_int8]
+
+Works for finished and interrupted runs; each call writes the next version.
+"""
+
+import dataclasses
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app  # pylint: disable=g-import-not-at-top
+from absl import flags
+
+from tfvae.config import TFLITE_QUANTIZATIONS
+from tfvae.errors import TfvaeError
+
+_MODEL_DIR = flags.DEFINE_string("model_dir", None, "The run to export.",
+                                 required=True)
+_EXPORT_DIR = flags.DEFINE_string(
+    "export_dir", None, "TF Serving base path; default saved_models/<run>.")
+_QUANTIZATION = flags.DEFINE_enum("tflite_quantization", "none",
+                                  TFLITE_QUANTIZATIONS,
+                                  "Weights of model.tflite.")
+
+
+def main(argv):
+  if len(argv) > 1:
+    sys.exit(f"tfvae.export: error: unexpected arguments {argv[1:]}.")
+  from tfvae.export import exporter  # pylint: disable=g-import-not-at-top
+  from tfvae.training import run_state  # pylint: disable=g-import-not-at-top
+  try:
+    model, config, step = run_state.load_trained_model(_MODEL_DIR.value)
+    config = dataclasses.replace(config, export=dataclasses.replace(
+        config.export, export_dir=_EXPORT_DIR.value,
+        tflite_quantization=_QUANTIZATION.value))
+    result = exporter.export_run(model, config)
+  except TfvaeError as e:
+    sys.exit(f"tfvae.export: error: {e}")
+  print(f"Exported step {step} as version {result.version}: "
+        f"{result.version_dir} (TFLite: {result.tflite_path}; TF Serving "
+        f"config: {result.models_config})")
+
+
+if __name__ == "__main__":
+  app.run(main)
