@@ -48,10 +48,11 @@ def main(argv):
     sys.exit(f"train.py: error: {e}")
   except KeyboardInterrupt as e:
     sys.exit(f"train.py: {e}")
-  locations = [("metrics", result.metrics_path),
-               ("images", os.path.dirname(
-                   next(iter(result.image_paths.values()), "-"))),
-               ("checkpoints", result.trainer.manager.directory),
+  locations = [("metrics", result.metrics_path)]
+  if result.image_paths:
+    locations.append(("images", os.path.dirname(
+        next(iter(result.image_paths.values())))))
+  locations += [("checkpoints", result.trainer.manager.directory),
                ("tensorboard", f"tensorboard --logdir "
                                f"{config.train.model_dir}")]
   if exported:

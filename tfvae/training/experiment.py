@@ -159,9 +159,9 @@ def trivial_nll(train_x, test_x, binarized, likelihood):
   Returns:
     float nats per example, or None.
   """
-  def unit(x):
-    x = np.asarray(x, np.float64)
-    return x / 255.0 if x.max(initial=0) > 1.0 else x
+  def unit(x):  # As the pipeline does: uint8 / 255, floats unchanged.
+    scale = 255.0 if np.asarray(x).dtype == np.uint8 else 1.0
+    return np.asarray(x, np.float64) / scale
 
   train, test = unit(train_x), unit(test_x)
   if likelihood == "bernoulli":

@@ -202,6 +202,9 @@ class Trainer:
       step = int(self.step.numpy())
       epoch = step // self.steps_per_epoch
       epoch_end = min((epoch + 1) * self.steps_per_epoch, self.total_steps)
+      if interactive:
+        total_epochs = -(-self.total_steps // self.steps_per_epoch)
+        print(f"Epoch {epoch + 1}/{total_epochs}")
       progress = keras.utils.Progbar(
           epoch_end - epoch * self.steps_per_epoch,
           verbose=1 if interactive else 0,

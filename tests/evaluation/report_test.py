@@ -1,0 +1,51 @@
+"""Tests of `tfvae.evaluation.report`."""
+
+import json
+import os
+
+from tfvae.evaluation import report
+
+METRICS = {
+    "step": 1234, "eval_iw_samples": 100, "test_neg_elbo": 98.7654,
+    "test_nll": 94.3219, "test_bits_per_dim": 0.17351234,
+    "test_distortion": 70.111, "test_rate": 28.6544,
+    "test_reconstruction_mse": 0.0123456, "active_units": 7,
+    "latent_dim": 20, "train_img_per_s": 5321.6, "test_examples": 10000}
+
+
+def test_summary_table_contains_the_numbers():
+  table = report.summary_table(METRICS, [("metrics", "/runs/x/metrics.json")])
+  lines = table.splitlines()
+  assert lines[0] == lines[-1] and set(lines[0]) == {"-"}
+  rows = {line.split("  ")[0].strip(): line.split("  ")[-1].strip()
+          for line in lines[1:-1]}
+  assert rows["step"] == "1234"
+  assert rows["test -ELBO (nats)"] == "98.77"
+  assert rows["test NLL, k=100 (nats)"] == "94.32"
+  assert rows["test bits/dim"] == "0.1735"
+  assert rows["test distortion (nats)"] == "70.11"
+  assert rows["test KL (nats)"] == "28.65"
+  assert rows["test reconstruction MSE"] == "0.01235"
+  assert rows["active units"] == "7 / 20"
+  assert rows["train images/s"] == "5322"
+  assert rows["test examples"] == "10000"
+  assert rows["metrics"] == "/runs/x/metrics.json"
+  # Values line up in one column.
+  assert len({line.index(value) for line, value in zip(
+      lines[1:-1], rows.values())}) == 1
+
+
+def test_summary_table_without_throughput():
+  metrics = dict(METRICS, train_img_per_s=None)
+  table = report.summary_table(metrics, [])
+  row = [line for line in table.splitlines()
+         if line.startswith("train images/s")][0]
+  assert row.split()[-1] == "-"
+
+
+def test_write_metrics_round_trips(tmp_path):
+  path = report.write_metrics(METRICS, str(tmp_path))
+  assert path == os.path.join(str(tmp_path), report.METRICS_FILE)
+  with open(path) as f:
+    assert json.load(f) == METRICS
+  assert os.listdir(tmp_path) == [report.METRICS_FILE]
