@@ -33,6 +33,8 @@ from tfvae.errors import TfvaeError
 from tfvae.export import exporter
 from tfvae.training import run_state
 
+tf.get_logger().setLevel("ERROR")
+
 _MODEL_DIR = flags.DEFINE_string("model_dir", "runs/quickstart",
                                  "The trained run to export and time.")
 _REPEATS = flags.DEFINE_integer("repeats", 200, "Timed calls per figure.")

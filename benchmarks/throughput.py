@@ -33,6 +33,8 @@ from tfvae import config as config_lib
 from tfvae.data.pipeline import Data
 from tfvae.training.loop import Trainer
 
+tf.get_logger().setLevel("ERROR")
+
 _MODELS = flags.DEFINE_list("models", ["mlp", "conv"], "mlp and/or conv.")
 _STEPS = flags.DEFINE_integer("steps", 2000, "Timed MLP steps per repeat.")
 _CONV_STEPS = flags.DEFINE_integer("conv_steps", 60, "Conv steps per repeat.")
