@@ -30,7 +30,7 @@ def test_encoder_shapes_with_default_channels(image_shape):
   assert tuple(loc.shape) == (2, 6)
   assert tuple(scale.shape) == (2, 6)
   assert np.all(np.asarray(scale) > 0)
-  convs = [layer for layer in encoder.blocks
+  convs = [layer for layer in encoder.blocks.layers
            if isinstance(layer, keras.layers.Conv2D)]
   assert [layer.filters for layer in convs] == list(channels)
   assert all(layer.strides == (2, 2) for layer in convs)
@@ -42,7 +42,7 @@ def test_decoder_shapes_with_default_channels(image_shape):
   decoder = conv.ConvDecoder(image_shape, channels)
   z = np.random.default_rng(1).normal(size=(2, 6)).astype(np.float32)
   assert tuple(decoder(z).shape) == (2,) + image_shape
-  transposed = [layer.filters for layer in decoder.blocks
+  transposed = [layer.filters for layer in decoder.blocks.layers
                 if isinstance(layer, keras.layers.Conv2DTranspose)]
   assert transposed == list(reversed(channels))
 

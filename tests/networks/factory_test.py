@@ -23,13 +23,13 @@ def test_mlp_defaults_relu_no_batch_norm():
   assert isinstance(encoder, mlp.MLPEncoder)
   assert isinstance(decoder, mlp.MLPDecoder)
   for network in (encoder, decoder):
-    assert not _types(network.hidden, keras.layers.BatchNormalization)
-    assert not _types(network.hidden, keras.layers.LeakyReLU)
-    activations = _types(network.hidden, keras.layers.Activation)
+    assert not _types(network.hidden.layers, keras.layers.BatchNormalization)
+    assert not _types(network.hidden.layers, keras.layers.LeakyReLU)
+    activations = _types(network.hidden.layers, keras.layers.Activation)
     assert len(activations) == len(mlp.DEFAULT_HIDDEN_DIMS)
     assert all(layer.activation is keras.activations.relu
                for layer in activations)
-  widths = [layer.units for layer in _types(encoder.hidden,
+  widths = [layer.units for layer in _types(encoder.hidden.layers,
                                             keras.layers.Dense)]
   assert tuple(widths) == mlp.DEFAULT_HIDDEN_DIMS
   assert encoder.latent_dim == 3
@@ -43,12 +43,12 @@ def test_conv_defaults_leaky_relu_with_batch_norm():
   assert isinstance(decoder, conv.ConvDecoder)
   blocks = len(conv.default_channels(28))
   for network in (encoder, decoder):
-    assert len(_types(network.blocks,
+    assert len(_types(network.blocks.layers,
                       keras.layers.BatchNormalization)) == blocks
-    assert len(_types(network.blocks, keras.layers.LeakyReLU)) == blocks
-    assert not _types(network.blocks, keras.layers.Activation)
+    assert len(_types(network.blocks.layers, keras.layers.LeakyReLU)) == blocks
+    assert not _types(network.blocks.layers, keras.layers.Activation)
   assert [layer.filters for layer in _types(
-      encoder.blocks, keras.layers.Conv2D)] == list(conv.default_channels(28))
+      encoder.blocks.layers, keras.layers.Conv2D)] == list(conv.default_channels(28))
 
 
 @pytest.mark.parametrize("network", ["mlp", "conv"])
@@ -61,8 +61,8 @@ def test_config_options_are_honoured(network):
                        batch_norm=batch_norm)
   encoder = factory.build_encoder(config, IMAGE_SHAPE)
   decoder = factory.build_decoder(config, IMAGE_SHAPE)
-  layers = encoder.hidden if network == "mlp" else encoder.blocks
-  decoder_layers = decoder.hidden if network == "mlp" else decoder.blocks
+  layers = encoder.hidden.layers if network == "mlp" else encoder.blocks.layers
+  decoder_layers = decoder.hidden.layers if network == "mlp" else decoder.blocks.layers
   weighted = (keras.layers.Dense if network == "mlp"
               else keras.layers.Conv2D)
   sizes = [getattr(layer, "units", None) or layer.filters
@@ -88,7 +88,7 @@ def test_config_options_are_honoured(network):
 def test_mlp_dropout_is_honoured():
   config = ModelConfig(hidden_dims=(8, 4), dropout=0.25)
   encoder = factory.build_encoder(config, IMAGE_SHAPE)
-  dropouts = _types(encoder.hidden, keras.layers.Dropout)
+  dropouts = _types(encoder.hidden.layers, keras.layers.Dropout)
   assert len(dropouts) == 2
   assert all(layer.rate == 0.25 for layer in dropouts)
 

@@ -19,7 +19,7 @@ def test_encoder_shapes(image_shape):
   assert tuple(scale.shape) == (3, 5)
   assert np.all(np.asarray(scale) > 0)
   # The first Dense sees the flattened image.
-  assert tuple(encoder.hidden[0].kernel.shape) == (int(np.prod(image_shape)),
+  assert tuple(encoder.hidden.layers[0].kernel.shape) == (int(np.prod(image_shape)),
                                                    16)
 
 
@@ -41,7 +41,7 @@ def test_encoder_scale_positive_for_extreme_inputs():
 def test_decoder_reverses_hidden_dims():
   decoder = mlp.MLPDecoder((4, 4, 1), hidden_dims=(32, 8))
   decoder(np.zeros((1, 3), np.float32))
-  widths = [layer.units for layer in decoder.hidden
+  widths = [layer.units for layer in decoder.hidden.layers
             if isinstance(layer, keras.layers.Dense)]
   assert widths == [8, 32]
 

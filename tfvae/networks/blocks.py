@@ -13,7 +13,7 @@ def activation_layer(name):
   return keras.layers.Activation(name)
 
 
-def dense_stack(widths, activation, batch_norm, dropout):
+def dense_stack(widths, activation, batch_norm, dropout, name=None):
   """Hidden Dense layers, each followed by [BatchNorm], activation, [Dropout].
 
   Args:
@@ -21,9 +21,11 @@ def dense_stack(widths, activation, batch_norm, dropout):
     activation: `relu` or `leaky_relu`.
     batch_norm: insert BatchNormalization before each activation.
     dropout: dropout rate after each activation; 0 disables it.
+    name: the stack's name.
 
   Returns:
-    A list of Keras layers to apply in order.
+    A `keras.Sequential` (a container, so checkpoints track every layer's
+    variables, batch-norm statistics included; a plain list is not tracked).
   """
   layers = []
   for width in widths:
@@ -33,15 +35,4 @@ def dense_stack(widths, activation, batch_norm, dropout):
     layers.append(activation_layer(activation))
     if dropout > 0:
       layers.append(keras.layers.Dropout(dropout))
-  return layers
-
-
-def apply_layers(layers, x, training):
-  """Applies `layers` in order, passing `training` to those that take it."""
-  for layer in layers:
-    if isinstance(layer, (keras.layers.BatchNormalization,
-                          keras.layers.Dropout)):
-      x = layer(x, training=training)
-    else:
-      x = layer(x)
-  return x
+  return keras.Sequential(layers, name=name)

@@ -59,12 +59,13 @@ class ConvEncoder(keras.Model):
                batch_norm=True, **kwargs):
     super().__init__(**kwargs)
     self.latent_dim = latent_dim
-    self.blocks = []
+    layers = []
     for width in channels:
-      self.blocks += _conv_block(
+      layers += _conv_block(
           keras.layers.Conv2D(width, 3, strides=2, padding="same",
                               use_bias=not batch_norm),
           batch_norm, activation)
+    self.blocks = keras.Sequential(layers, name="blocks")
     self.flatten = keras.layers.Flatten()
     self.head = keras.layers.Dense(2 * latent_dim)
 
@@ -78,7 +79,7 @@ class ConvEncoder(keras.Model):
     Returns:
       `(loc, scale)`, each `[batch, latent_dim]`; scale is positive.
     """
-    h = blocks.apply_layers(self.blocks, images, training)
+    h = self.blocks(images, training=training)
     loc, raw_scale = ops.split(self.head(self.flatten(h)), 2, axis=-1)
     return loc, ops.softplus(raw_scale) + MIN_SCALE
 
@@ -106,13 +107,14 @@ class ConvDecoder(keras.Model):
         self.start_height * self.start_width * channels[-1])
     self.reshape = keras.layers.Reshape(
         (self.start_height, self.start_width, channels[-1]))
-    self.blocks = []
+    layers = []
     for width_out in reversed(channels):
-      self.blocks += _conv_block(
+      layers += _conv_block(
           keras.layers.Conv2DTranspose(width_out, 3, strides=2,
                                        padding="same",
                                        use_bias=not batch_norm),
           batch_norm, activation)
+    self.blocks = keras.Sequential(layers, name="blocks")
     self.to_pixels = keras.layers.Conv2D(image_channels, 3, padding="same")
     grown_height = self.start_height * 2**len(channels)
     grown_width = self.start_width * 2**len(channels)
@@ -131,5 +133,5 @@ class ConvDecoder(keras.Model):
       `[batch, H, W, C]` unconstrained outputs (logits or pre-sigmoid means).
     """
     h = self.reshape(self.project(z))
-    h = blocks.apply_layers(self.blocks, h, training)
+    h = self.blocks(h, training=training)
     return self.crop(self.to_pixels(h))

@@ -29,7 +29,7 @@ class MLPEncoder(keras.Model):
     self.latent_dim = latent_dim
     self.flatten = keras.layers.Flatten()
     self.hidden = blocks.dense_stack(hidden_dims, activation, batch_norm,
-                                     dropout)
+                                     dropout, name="hidden")
     self.head = keras.layers.Dense(2 * latent_dim)
 
   def call(self, images, training=False):
@@ -42,7 +42,7 @@ class MLPEncoder(keras.Model):
     Returns:
       `(loc, scale)`, each `[batch, latent_dim]`; scale is positive.
     """
-    h = blocks.apply_layers(self.hidden, self.flatten(images), training)
+    h = self.hidden(self.flatten(images), training=training)
     loc, raw_scale = ops.split(self.head(h), 2, axis=-1)
     return loc, ops.softplus(raw_scale) + MIN_SCALE
 
@@ -64,7 +64,7 @@ class MLPDecoder(keras.Model):
     super().__init__(**kwargs)
     self.image_shape = tuple(image_shape)
     self.hidden = blocks.dense_stack(tuple(reversed(hidden_dims)), activation,
-                                     batch_norm, dropout)
+                                     batch_norm, dropout, name="hidden")
     self.head = keras.layers.Dense(math.prod(self.image_shape))
     self.reshape = keras.layers.Reshape(self.image_shape)
 
@@ -78,5 +78,5 @@ class MLPDecoder(keras.Model):
     Returns:
       `[batch, H, W, C]` unconstrained outputs (logits or pre-sigmoid means).
     """
-    h = blocks.apply_layers(self.hidden, z, training)
+    h = self.hidden(z, training=training)
     return self.reshape(self.head(h))

@@ -86,6 +86,8 @@ class Trainer:
     latest = self.manager.latest_checkpoint
     if latest:
       self.checkpoint.restore(latest).assert_existing_objects_matched()
+      # Keras checkpoints the learning rate; the flag of this run wins.
+      self.optimizer.learning_rate.assign(self.config.train.learning_rate)
     return latest
 
   def save(self):
