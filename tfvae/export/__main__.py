@@ -21,7 +21,9 @@ from tfvae.errors import TfvaeError
 _MODEL_DIR = flags.DEFINE_string("model_dir", None, "The run to export.",
                                  required=True)
 _EXPORT_DIR = flags.DEFINE_string(
-    "export_dir", None, "TF Serving base path; default saved_models/<run>.")
+    "export_dir", None,
+    "TF Serving base path; default the run's --export_dir, else "
+    "saved_models/<run>.")
 _QUANTIZATION = flags.DEFINE_enum("tflite_quantization", "none",
                                   TFLITE_QUANTIZATIONS,
                                   "Weights of model.tflite.")
@@ -35,7 +37,8 @@ def main(argv):
   try:
     model, config, step = run_state.load_trained_model(_MODEL_DIR.value)
     config = dataclasses.replace(config, export=dataclasses.replace(
-        config.export, export_dir=_EXPORT_DIR.value,
+        config.export,
+        export_dir=_EXPORT_DIR.value or config.export.export_dir,
         tflite_quantization=_QUANTIZATION.value))
     result = exporter.export_run(model, config)
   except TfvaeError as e:

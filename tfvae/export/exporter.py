@@ -111,6 +111,8 @@ def export(model, export_dir, model_name, quantization="none",
       version folder is left behind.
   """
   _prepare_export_dir(export_dir)
+  if models_config_path:  # A broken config fails before anything is published.
+    serving_config.read_models_config(models_config_path)
   version = next_version(export_dir)
   final_dir = os.path.join(export_dir, str(version))
   staging_dir = os.path.join(export_dir, f".staging-{version}-{os.getpid()}")

@@ -63,6 +63,8 @@ def signature_functions(model):
 
   @tf.function(input_signature=[x_spec, count_spec])
   def log_likelihood(x, num_samples):
+    tf.debugging.assert_positive(
+        num_samples, message="log_likelihood: num_samples must be >= 1")
     batch = tf.shape(x)[0]
     noise = counter_random.normal(
         tf.stack([num_samples, batch, model.latent_dim]),
