@@ -15,7 +15,9 @@ backward), as the PyTorch baseline does; forward FLOPs come from TF's
 profiler on the traced loss.
 
 Run: `python benchmarks/throughput.py` (the last line is `img_per_s N` for
-the MLP). `--models=mlp` skips the slower conv model; `--jit_compile` tries XLA.
+the MLP). `--models=mlp` skips the slower conv model; `--jit_compile` tries XLA;
+`--threads=1` pins one thread (steadier on a shared host; compare with
+`python benchmarks/pytorch_baseline.py --threads 1`).
 """
 
 import os
@@ -42,6 +44,8 @@ _REPEATS = flags.DEFINE_integer("repeats", 3, "Repeats (median reported).")
 _STEPS_PER_LOOP = flags.DEFINE_integer("steps_per_loop", 100,
                                        "Steps per tf.function call.")
 _JIT = flags.DEFINE_bool("jit_compile", False, "Compile with XLA.")
+_THREADS = flags.DEFINE_integer(
+    "threads", 0, "TF intra-op threads (inter-op 1); 0 keeps TF's default.")
 
 SETUPS = {
     "mlp": dict(image_shape=(28, 28, 1), batch_size=128,
@@ -112,8 +116,11 @@ def measure(name, steps):
 
 def main(argv):
   del argv
-  print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, "
-        f"jit_compile={_JIT.value}")
+  if _THREADS.value:
+    tf.config.threading.set_intra_op_parallelism_threads(_THREADS.value)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+  print(f"TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, threads "
+        f"{_THREADS.value or 'default'}, jit_compile={_JIT.value}")
   results = {}
   for name in _MODELS.value:
     steps = _STEPS.value if name == "mlp" else _CONV_STEPS.value
