@@ -162,5 +162,5 @@ def export_run(model, config):
   return export(
       model, export_dir, name, config.export.tflite_quantization,
       models_config_path=os.path.join(
-          os.path.dirname(os.path.abspath(export_dir)),
+          os.path.dirname(os.path.normpath(export_dir)) or os.curdir,
           serving_config.CONFIG_FILE))
