@@ -17,6 +17,10 @@ ACTIVATIONS = ("relu", "leaky_relu")
 KL_SCHEDULES = ("constant", "linear", "sigmoid", "cyclical")
 STRATEGIES = ("default", "mirrored")
 TFLITE_QUANTIZATIONS = ("none", "float16", "dynamic_int8")
+CONDITIONINGS = ("add", "concat")
+PRIORS = ("normal", "mixture", "vamp")
+FLOWS = ("none", "iaf")
+MMD_KERNELS = ("rbf", "imq")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +73,24 @@ class ModelConfig:
     gamma: weight of |KL - C| when capacity annealing is on.
     free_bits: minimum KL in nats per latent dimension (Kingma et al. 2016);
       0 disables it.
+    iw_samples: importance samples k of the `iwae` objective.
+    conditioning: how `cvae` feeds labels: `add` (a learned projection of
+      the label added to z and to the encoder's features) or `concat` (the
+      one-hot label concatenated to the encoder's and decoder's inputs).
+    prior: p(z) of Gaussian-latent models, one of `PRIORS`.
+    prior_components: mixture components, or VampPrior pseudo-inputs.
+    posterior_flow: flow on q(z|x), one of `FLOWS`.
+    flow_layers: number of flow layers.
+    flow_hidden_dims: hidden widths of each flow layer's autoregressive net.
+    mmd_weight: lambda of the MMD term of `info_vae`.
+    mmd_kernel: `rbf` or `imq` kernel of the MMD.
+    num_embeddings: `vq_vae` codebook size.
+    embedding_dim: `vq_vae` code vector size.
+    commitment_cost: `vq_vae` commitment loss weight.
+    vq_ema_decay: EMA codebook updates with this decay; 0 learns the
+      codebook by gradient (codebook loss).
+    code_prior_layers: layers of `vq_vae`'s autoregressive code prior.
+    code_prior_channels: channels of `vq_vae`'s autoregressive code prior.
   """
   model: str = "vae"
   latent_dim: int = 20
@@ -86,6 +108,21 @@ class ModelConfig:
   capacity_steps: int = 100_000
   gamma: float = 1000.0
   free_bits: float = 0.0
+  iw_samples: int = 5
+  conditioning: str = "concat"
+  prior: str = "normal"
+  prior_components: int = 50
+  posterior_flow: str = "none"
+  flow_layers: int = 2
+  flow_hidden_dims: Tuple[int, ...] = (64, 64)
+  mmd_weight: float = 100.0
+  mmd_kernel: str = "imq"
+  num_embeddings: int = 64
+  embedding_dim: int = 16
+  commitment_cost: float = 0.25
+  vq_ema_decay: float = 0.0
+  code_prior_layers: int = 4
+  code_prior_channels: int = 64
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,6 +236,10 @@ class RunConfig:
     _check_choice("strategy", self.train.strategy, STRATEGIES)
     _check_choice("tflite_quantization", self.export.tflite_quantization,
                   TFLITE_QUANTIZATIONS)
+    _check_choice("conditioning", self.model.conditioning, CONDITIONINGS)
+    _check_choice("prior", self.model.prior, PRIORS)
+    _check_choice("posterior_flow", self.model.posterior_flow, FLOWS)
+    _check_choice("mmd_kernel", self.model.mmd_kernel, MMD_KERNELS)
     positive = {
         "latent_dim": self.model.latent_dim,
         "batch_size": self.train.batch_size,
@@ -211,6 +252,13 @@ class RunConfig:
         "checkpoints_to_keep": self.train.checkpoints_to_keep,
         "image_size": self.data.image_size,
         "capacity_steps": self.model.capacity_steps,
+        "iw_samples": self.model.iw_samples,
+        "prior_components": self.model.prior_components,
+        "flow_layers": self.model.flow_layers,
+        "num_embeddings": self.model.num_embeddings,
+        "embedding_dim": self.model.embedding_dim,
+        "code_prior_layers": self.model.code_prior_layers,
+        "code_prior_channels": self.model.code_prior_channels,
     }
     for name, value in positive.items():
       if not value > 0:
@@ -225,6 +273,8 @@ class RunConfig:
         "beta": self.model.beta,
         "capacity_max": self.model.capacity_max,
         "gamma": self.model.gamma,
+        "mmd_weight": self.model.mmd_weight,
+        "commitment_cost": self.model.commitment_cost,
         "eval_max_examples": self.eval.eval_max_examples,
         "seed": self.train.seed,
         "checkpoint_steps": self.train.checkpoint_steps,
@@ -232,6 +282,12 @@ class RunConfig:
     for name, value in non_negative.items():
       if value < 0:
         raise ConfigError(f"--{name}={value} must be >= 0.")
+    if not 0 <= self.model.vq_ema_decay < 1:
+      raise ConfigError(f"--vq_ema_decay={self.model.vq_ema_decay} must be in "
+                        "[0, 1).")
+    if any(d <= 0 for d in self.model.flow_hidden_dims):
+      raise ConfigError("--flow_hidden_dims must be positive integers, e.g. "
+                        "--flow_hidden_dims=64,64.")
     if any(d <= 0 for d in self.model.hidden_dims):
       raise ConfigError(
           f"--hidden_dims={','.join(map(str, self.model.hidden_dims))} "
@@ -263,8 +319,9 @@ class RunConfig:
                      "export": ExportConfig}[name]
       known = {f.name for f in dataclasses.fields(section_cls)}
       fields = {k: v for k, v in values.get(name, {}).items() if k in known}
-      if "hidden_dims" in fields:
-        fields["hidden_dims"] = tuple(fields["hidden_dims"])
+      for name_of_tuple in ("hidden_dims", "flow_hidden_dims"):
+        if name_of_tuple in fields:
+          fields[name_of_tuple] = tuple(fields[name_of_tuple])
       kwargs[name] = section_cls(**fields)
     return cls(**kwargs)
 

@@ -77,6 +77,34 @@ def define_flags():
   flags.DEFINE_float("gamma", 1000.0, "Weight of |KL - C| with a capacity.")
   flags.DEFINE_float("free_bits", 0.0,
                      "Minimum KL per latent dimension in nats; 0 disables.")
+  flags.DEFINE_integer("iw_samples", 5,
+                       "Importance samples k of the iwae objective.")
+  flags.DEFINE_enum("conditioning", "concat", config_lib.CONDITIONINGS,
+                    "cvae: add a label projection to z, or concatenate the "
+                    "one-hot label to the encoder/decoder inputs.")
+  flags.DEFINE_enum("prior", "normal", config_lib.PRIORS,
+                    "p(z): standard normal, a learned Gaussian mixture, or "
+                    "the VampPrior.")
+  flags.DEFINE_integer("prior_components", 50,
+                       "Mixture components or VampPrior pseudo-inputs.")
+  flags.DEFINE_enum("posterior_flow", "none", config_lib.FLOWS,
+                    "Flow on q(z|x): none or inverse autoregressive flow.")
+  flags.DEFINE_integer("flow_layers", 2, "Number of flow layers.")
+  flags.DEFINE_list("flow_hidden_dims", ["64", "64"],
+                    "Hidden widths of each flow layer's autoregressive net.")
+  flags.DEFINE_float("mmd_weight", 100.0, "info_vae: weight of the MMD.")
+  flags.DEFINE_enum("mmd_kernel", "imq", config_lib.MMD_KERNELS,
+                    "info_vae: MMD kernel.")
+  flags.DEFINE_integer("num_embeddings", 64, "vq_vae: codebook size.")
+  flags.DEFINE_integer("embedding_dim", 16, "vq_vae: code vector size.")
+  flags.DEFINE_float("commitment_cost", 0.25, "vq_vae: commitment weight.")
+  flags.DEFINE_float("vq_ema_decay", 0.0,
+                     "vq_vae: EMA codebook updates with this decay; 0 "
+                     "learns the codebook by gradient.")
+  flags.DEFINE_integer("code_prior_layers", 4,
+                       "vq_vae: layers of the autoregressive code prior.")
+  flags.DEFINE_integer("code_prior_channels", 64,
+                       "vq_vae: channels of the autoregressive code prior.")
   # Training.
   flags.DEFINE_string("model_dir", "runs/default",
                       "Checkpoints, summaries, metrics and images go here.")
@@ -130,20 +158,24 @@ def define_flags():
   for name in ("latent_dim", "batch_size", "learning_rate", "steps_per_loop",
                "eval_iw_samples", "eval_batch_size", "gaussian_scale",
                "kl_cycles", "checkpoints_to_keep", "image_size",
-               "capacity_steps"):
+               "capacity_steps", "iw_samples", "prior_components",
+               "flow_layers", "num_embeddings", "embedding_dim",
+               "code_prior_layers", "code_prior_channels"):
     _positive(name)
   for name in ("epochs", "train_steps", "clip_norm", "weight_decay",
                "kl_warmup_steps", "free_bits", "beta", "capacity_max",
-               "gamma", "eval_max_examples", "seed", "checkpoint_steps"):
+               "gamma", "eval_max_examples", "seed", "checkpoint_steps",
+               "mmd_weight", "commitment_cost"):
     _non_negative(name)
   for name in ("dropout", "validation_fraction", "test_fraction",
-               "kl_cycle_ratio"):
+               "kl_cycle_ratio", "vq_ema_decay"):
     flags.register_validator(name, lambda v: 0 <= v < 1,
                              message=f"--{name} must be in [0, 1).")
-  flags.register_validator(
-      "hidden_dims",
-      lambda dims: all(d.strip().isdigit() and int(d) > 0 for d in dims),
-      message="--hidden_dims must be positive integers, e.g. 512,256.")
+  for name in ("hidden_dims", "flow_hidden_dims"):
+    flags.register_validator(
+        name,
+        lambda dims: all(d.strip().isdigit() and int(d) > 0 for d in dims),
+        message=f"--{name} must be positive integers, e.g. 512,256.")
 
 
 def _section(cls, overrides=None):
@@ -162,7 +194,8 @@ def from_flags():
     ConfigError: for contradictory values.
   """
   model = _section(config_lib.ModelConfig, {
-      "hidden_dims": tuple(int(d) for d in FLAGS.hidden_dims)})
+      "hidden_dims": tuple(int(d) for d in FLAGS.hidden_dims),
+      "flow_hidden_dims": tuple(int(d) for d in FLAGS.flow_hidden_dims)})
   return config_lib.RunConfig(
       data=_section(config_lib.DataConfig),
       model=model,

@@ -10,6 +10,7 @@ import tensorflow as tf
 from tfvae import models
 from tfvae.config import ModelConfig
 from tfvae.errors import ConfigError
+from tfvae.models import registry
 from tfvae.models.vae import VAE
 
 IMAGE_SHAPE = (8, 8, 1)
@@ -40,13 +41,17 @@ def batch():
 
 @pytest.mark.parametrize("overrides", [dict(beta=4.0), dict(beta=0.5),
                                        dict(capacity_max=25.0)])
-def test_check_config_rejects_beta_vae_options(overrides):
-  with pytest.raises(ConfigError, match="--model=beta_vae"):
-    VAE.check_config(ModelConfig(**overrides))
+def test_vae_rejects_beta_vae_options(overrides):
+  name = next(iter(overrides))
+  with pytest.raises(ConfigError,
+                     match=f"--{name}=.* does not apply to --model=vae.*"
+                           "beta_vae"):
+    registry.check_options(ModelConfig(**overrides))
 
 
-def test_check_config_accepts_defaults():
-  VAE.check_config(ModelConfig())
+def test_vae_accepts_defaults_and_its_own_options():
+  registry.check_options(ModelConfig())
+  registry.check_options(ModelConfig(free_bits=0.5, prior_components=10))
 
 
 def test_encode_decode_shapes(model, batch):

@@ -48,49 +48,69 @@ def write_png(path, picture):
   os.replace(tmp, path)
 
 
-def reconstructions(model, images, columns=_COLUMNS):
+def reconstructions(model, images, labels=None, columns=_COLUMNS):
   """Inputs and reconstructions on alternating rows; `[n * 2, H, W, C]`."""
-  images = images[:columns * (len(images) // columns)]
-  recon = model.reconstruct(images).numpy()
+  count = columns * (len(images) // columns)
+  images = images[:count]
+  labels = None if labels is None else labels[:count]
+  recon = model.reconstruct(images, labels).numpy()
   rows = []
   for start in range(0, len(images), columns):
     rows += [images[start:start + columns], recon[start:start + columns]]
   return np.concatenate(rows)
 
 
-def samples(model, count=64, seed=0):
-  """`[count, H, W, C]` pixel means of samples from the prior."""
-  return model.sample(count, seed=tf.constant([seed, 0], tf.int32)).numpy()
+def samples(model, count=64, seed=0, num_classes=None):
+  """`[count, H, W, C]` pixel means of samples from the prior.
+
+  Conditional models sample row by row: row r shows class r (cycling).
+  """
+  labels = None
+  if model.conditional:
+    labels = tf.constant(np.arange(count) // 8 % num_classes, tf.int32)
+  return model.sample(count, tf.constant([seed, 0], tf.int32),
+                      labels).numpy()
 
 
-def traversals(model, image, kl_per_dim, columns=_COLUMNS + 1):
-  """Latent traversals around one image's code.
+def traversals(model, image, usage, label=None, columns=_COLUMNS + 1):
+  """Code traversals around one image's code.
 
   Args:
     model: the model.
-    image: `[1, H, W, C]` the image whose posterior mean is the centre.
-    kl_per_dim: `[latent_dim]` average KL per dimension; rows are ordered by
-      it (most used first) and capped at `MAX_TRAVERSAL_ROWS`.
-    columns: values per row, evenly spaced in [-3, 3].
+    image: `[1, H, W, C]` the image whose code is the centre.
+    usage: `[code_dim]` how much each dimension is used (average KL, or the
+      code's variance over the data); rows are ordered by it (most used
+      first) and capped at `MAX_TRAVERSAL_ROWS`.
+    label: `[1]` int32 class of the image (conditional models only).
+    columns: values per row, evenly spaced over [-3, 3] standard deviations
+      of the prior (codes of models without one are scaled by `usage`).
 
   Returns:
     `[rows * columns, H, W, C]` pixel means.
   """
-  centre = model.encode(image)["loc"].numpy()[0]
-  dims = np.argsort(-np.asarray(kl_per_dim))[:MAX_TRAVERSAL_ROWS]
+  centre = model.encode_code(image, label).numpy()[0]
+  dims = np.argsort(-np.asarray(usage))[:MAX_TRAVERSAL_ROWS]
   values = np.linspace(-TRAVERSAL_RANGE, TRAVERSAL_RANGE, columns)
+  if not model.has_likelihood_bound:  # usage is a variance: use its scale.
+    values = values[None, :] * np.sqrt(np.asarray(usage)[dims])[:, None]
+  else:
+    values = np.broadcast_to(values, (len(dims), columns))
   codes = np.repeat(centre[None], len(dims) * columns, axis=0)
   for row, dim in enumerate(dims):
-    codes[row * columns:(row + 1) * columns, dim] = values
-  return model.decode(tf.constant(codes, tf.float32))["mean"].numpy()
+    codes[row * columns:(row + 1) * columns, dim] = values[row]
+  labels = _repeat_label(label, len(codes))
+  return model.decode_code(tf.constant(codes, tf.float32),
+                           labels)["mean"].numpy()
 
 
-def interpolations(model, images, pairs=6, columns=_COLUMNS):
-  """Decoded straight lines between pairs of posterior means.
+def interpolations(model, images, labels=None, pairs=6, columns=_COLUMNS):
+  """Decoded straight lines between pairs of codes.
 
   Args:
     model: the model.
     images: `[>= 2 * pairs, H, W, C]` test images; pair i is (2i, 2i + 1).
+    labels: `[>= 2 * pairs]` int32 classes (conditional models only; each
+      line is decoded with its first image's class).
     pairs: rows of the picture.
     columns: points per line, both ends included.
 
@@ -98,38 +118,59 @@ def interpolations(model, images, pairs=6, columns=_COLUMNS):
     `[pairs * columns, H, W, C]` pixel means.
   """
   pairs = min(pairs, len(images) // 2)
-  codes = model.encode(images[:2 * pairs])["loc"].numpy()
+  labels = None if labels is None else labels[:2 * pairs]
+  codes = model.encode_code(images[:2 * pairs], labels).numpy()
   weights = np.linspace(0.0, 1.0, columns)[None, :, None]
   lines = (codes[0::2, None] * (1 - weights) + codes[1::2, None] * weights)
   flat = lines.reshape(pairs * columns, -1)
-  return model.decode(tf.constant(flat, tf.float32))["mean"].numpy()
+  line_labels = None
+  if labels is not None:
+    line_labels = tf.constant(np.repeat(np.asarray(labels)[0::2], columns),
+                              tf.int32)
+  return model.decode_code(tf.constant(flat, tf.float32),
+                           line_labels)["mean"].numpy()
 
 
-def write_all(model, test_images, kl_per_dim, out_dir, writer=None, step=0,
-              seed=0):
+def _repeat_label(label, count):
+  if label is None:
+    return None
+  return tf.fill([count], tf.cast(tf.reshape(label, [])[()], tf.int32))
+
+
+def write_all(model, test_images, usage, out_dir, writer=None, step=0,
+              seed=0, test_labels=None, num_classes=None):
   """Writes every picture as PNG under `out_dir` and as image summaries.
 
   Args:
     model: the trained model.
     test_images: `[n, H, W, C]` test images, n >= 20.
-    kl_per_dim: `[latent_dim]` average KL per dimension.
+    usage: `[code_dim]` per-dimension usage (average KL or code variance).
     out_dir: folder for the PNG files (created).
     writer: a `tf.summary` writer, or None.
     step: summary step.
     seed: seed of the prior samples.
+    test_labels: `[n]` int32 labels (used by conditional models).
+    num_classes: number of classes (used by conditional models).
 
   Returns:
     Dict of picture name -> PNG path.
   """
   os.makedirs(out_dir, exist_ok=True)
   test_images = np.asarray(test_images, np.float32)
+  labels = None
+  if model.conditional:
+    labels = tf.constant(np.asarray(test_labels), tf.int32)
   pictures = {
-      "reconstructions": (reconstructions(model, test_images[:40]),
+      "reconstructions": (reconstructions(
+          model, test_images[:40], None if labels is None else labels[:40]),
                           _COLUMNS),
-      "samples": (samples(model, seed=seed), 8),
-      "traversals": (traversals(model, test_images[:1], kl_per_dim),
+      "samples": (samples(model, seed=seed, num_classes=num_classes), 8),
+      "traversals": (traversals(model, test_images[:1], usage,
+                                None if labels is None else labels[:1]),
                      _COLUMNS + 1),
-      "interpolations": (interpolations(model, test_images[:12]), _COLUMNS),
+      "interpolations": (interpolations(
+          model, test_images[:12], None if labels is None else labels[:12]),
+                         _COLUMNS),
   }
   paths = {}
   for name, (images, columns) in pictures.items():

@@ -15,7 +15,6 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from tfvae import distributions
 from tfvae import objectives
 
 # A posterior-mean variance above this marks an active unit (Burda et al.).
@@ -38,37 +37,41 @@ class Evaluator:
     self._batch_terms = tf.function(self._batch_terms_eager)
     self._log_weights = tf.function(self._log_weights_eager)
 
-  def _batch_terms_eager(self, images, seed):
+  def _batch_terms_eager(self, images, labels, seed):
     model = self.model
     noise = tf.random.stateless_normal(
         tf.concat([tf.shape(images)[:1], model.noise_shape()], 0), seed=seed)
     terms = model.compute_loss(images, noise, tf.constant(0, tf.int64),
-                               tf.constant(1.0), training=False)
-    params = model.encode(images)
-    kl_per_dim = distributions.kl_per_dimension(model.posterior(params),
-                                                model.prior())
-    reconstruction = model.decode(params["loc"])["mean"]
-    squared_error = tf.reduce_mean(tf.square(reconstruction - images),
-                                   axis=[1, 2, 3])
-    return {"neg_elbo": -terms["elbo"], "distortion": terms["distortion"],
-            "rate": terms["rate"], "reconstruction_mse": squared_error,
-            "posterior_mean": params["loc"],
-            "kl_per_dim": (kl_per_dim if kl_per_dim is not None
-                           else tf.zeros_like(params["loc"]))}
+                               tf.constant(1.0), labels, training=False)
+    code = model.encode_code(images, labels)
+    reconstruction = model.decode_code(code, labels)["mean"]
+    results = {
+        "distortion": terms["distortion"],
+        "reconstruction_mse": tf.reduce_mean(
+            tf.square(reconstruction - images), axis=[1, 2, 3]),
+        "code": code}
+    if model.has_likelihood_bound:
+      results["neg_elbo"] = -terms["elbo"]
+      results["rate"] = terms["rate"]
+      kl_per_dim = model.kl_per_dimension(images, labels)
+      if kl_per_dim is not None:
+        results["kl_per_dim"] = kl_per_dim
+    return results
 
-  def _log_weights_eager(self, images, num_samples, seed):
+  def _log_weights_eager(self, images, labels, num_samples, seed):
     noise = tf.random.stateless_normal(
         tf.concat([[num_samples], tf.shape(images)[:1],
                    self.model.noise_shape()], 0), seed=seed)
-    return self.model.log_weights(images, noise)
+    return self.model.log_weights(images, noise, labels)
 
-  def log_likelihood(self, images, num_samples, seed):
+  def log_likelihood(self, images, num_samples, seed, labels=None):
     """Importance-weighted estimate of log p(x), sampled in memory-sized chunks.
 
     Args:
       images: `[batch, H, W, C]` float32.
       num_samples: k, a Python int >= 1.
       seed: `[2]` int stateless seed.
+      labels: `[batch]` int32 class ids (conditional models only).
 
     Returns:
       `[batch]` numpy float64 estimates of log p(x) in nats.
@@ -80,8 +83,8 @@ class Evaluator:
     for start in range(0, num_samples, chunk):
       size = min(chunk, num_samples - start)
       log_w = self._log_weights(
-          images, tf.constant(size), tf.constant([seed[0], seed[1] + start],
-                                                 tf.int64))
+          images, labels, tf.constant(size),
+          tf.constant([seed[0], seed[1] + start], tf.int64))
       partial = tf.reduce_logsumexp(log_w, axis=0).numpy().astype(np.float64)
       total = partial if total is None else np.logaddexp(total, partial)
     return total - math.log(num_samples)
@@ -90,41 +93,55 @@ class Evaluator:
     """Averages the evaluation metrics over a finite dataset.
 
     Args:
-      dataset: batches of dicts with `image` `[b, H, W, C]`.
-      iw_samples: k of the importance-weighted log p(x); 0 skips it.
+      dataset: batches of dicts with `image` `[b, H, W, C]` (and `label`).
+      iw_samples: k of the importance-weighted log p(x); 0 skips it. Models
+        without a likelihood bound skip it too.
 
     Returns:
       Dict of Python floats (nats per example unless named otherwise):
-      `neg_elbo`, `distortion`, `rate`, `reconstruction_mse` (per pixel),
-      `nll` and `bits_per_dim` (from the k-sample estimate, when asked for;
-      otherwise from the ELBO), `kl_per_dim` (list), `active_units`,
-      `num_examples`.
+      `distortion`, `reconstruction_mse` (per pixel), `active_units`,
+      `code_variance` (list, per code dimension), `num_examples`; with a likelihood bound also `neg_elbo`, `rate`,
+      `kl_per_dim` (list), and `nll` and `bits_per_dim` (from the k-sample
+      estimate when asked for, else from the ELBO); without one these are
+      None.
     """
-    sums, means, count, nll_sum = {}, [], 0, 0.0
-    kl_per_dim = None
-    num_dims = None
+    sums, codes, count, nll_sum = {}, [], 0, 0.0
+    kl_per_dim, num_dims = None, None
+    bound = self.model.has_likelihood_bound
     for index, batch in enumerate(dataset):
       images = batch["image"]
+      labels = batch.get("label") if self.model.conditional else None
       num_dims = math.prod(images.shape[1:])
       seed = tf.constant([self.seed, index], tf.int64)
-      terms = self._batch_terms(images, seed)
+      terms = self._batch_terms(images, labels, seed)
       for name in ("neg_elbo", "distortion", "rate", "reconstruction_mse"):
-        sums[name] = sums.get(name, 0.0) + float(tf.reduce_sum(terms[name]))
-      batch_kl = tf.reduce_sum(terms["kl_per_dim"], axis=0).numpy()
-      kl_per_dim = batch_kl if kl_per_dim is None else kl_per_dim + batch_kl
-      means.append(terms["posterior_mean"].numpy())
-      if iw_samples:
+        if name in terms:
+          sums[name] = sums.get(name, 0.0) + float(tf.reduce_sum(terms[name]))
+      if "kl_per_dim" in terms:
+        batch_kl = tf.reduce_sum(terms["kl_per_dim"], axis=0).numpy()
+        kl_per_dim = batch_kl if kl_per_dim is None else kl_per_dim + batch_kl
+      codes.append(terms["code"].numpy())
+      if iw_samples and bound:
         nll_sum -= float(np.sum(self.log_likelihood(
-            images, iw_samples, (self.seed + 1, index * iw_samples))))
+            images, iw_samples, (self.seed + 1, index * iw_samples), labels)))
       count += int(images.shape[0])
     if not count:
       raise ValueError("Cannot evaluate on an empty dataset.")
     results = {name: value / count for name, value in sums.items()}
-    results["nll"] = nll_sum / count if iw_samples else results["neg_elbo"]
-    results["bits_per_dim"] = float(objectives.bits_per_dim(results["nll"],
-                                                            num_dims))
-    results["kl_per_dim"] = [float(v) / count for v in kl_per_dim]
-    results["active_units"] = active_units(np.concatenate(means))
+    results["neg_elbo"] = results.get("neg_elbo")
+    results["rate"] = results.get("rate")
+    if bound:
+      results["nll"] = (nll_sum / count if iw_samples
+                        else results["neg_elbo"])
+      results["bits_per_dim"] = float(objectives.bits_per_dim(
+          results["nll"], num_dims))
+    else:
+      results["nll"] = results["bits_per_dim"] = None
+    results["kl_per_dim"] = (None if kl_per_dim is None else
+                             [float(v) / count for v in kl_per_dim])
+    codes = np.concatenate(codes)
+    results["active_units"] = active_units(codes)
+    results["code_variance"] = [float(v) for v in np.var(codes, axis=0)]
     results["num_examples"] = count
     return results
 
@@ -133,7 +150,8 @@ def active_units(posterior_means, threshold=ACTIVE_UNIT_THRESHOLD):
   """Counts latent dimensions whose posterior mean varies across the data.
 
   Args:
-    posterior_means: `[num_examples, latent_dim]` E_q[z|x] per example.
+    posterior_means: `[num_examples, code_dim]` the deterministic code
+      (E_q[z|x] for a VAE) per example.
     threshold: variance above which a unit counts as active.
 
   Returns:

@@ -31,16 +31,21 @@ def summary_table(metrics, locations):
     The table as one string.
   """
   k = metrics.get("eval_iw_samples")
+
+  def shown(key, digits):
+    value = metrics.get(key)
+    return "- (no likelihood bound)" if value is None else f"{value:.{digits}f}"
+
   rows = [
       ("step", f"{metrics['step']}"),
-      ("test -ELBO (nats)", f"{metrics['test_neg_elbo']:.2f}"),
-      (f"test NLL, k={k} (nats)", f"{metrics['test_nll']:.2f}"),
-      ("test bits/dim", f"{metrics['test_bits_per_dim']:.4f}"),
-      ("test distortion (nats)", f"{metrics['test_distortion']:.2f}"),
-      ("test KL (nats)", f"{metrics['test_rate']:.2f}"),
-      ("test reconstruction MSE", f"{metrics['test_reconstruction_mse']:.5f}"),
+      ("test -ELBO (nats)", shown("test_neg_elbo", 2)),
+      (f"test NLL, k={k} (nats)", shown("test_nll", 2)),
+      ("test bits/dim", shown("test_bits_per_dim", 4)),
+      ("test distortion (nats)", shown("test_distortion", 2)),
+      ("test KL (nats)", shown("test_rate", 2)),
+      ("test reconstruction MSE", shown("test_reconstruction_mse", 5)),
       ("active units",
-       f"{metrics['active_units']} / {metrics['latent_dim']}"),
+       f"{metrics['active_units']} / {metrics.get('code_dim', metrics['latent_dim'])}"),
       ("train images/s",
        f"{metrics['train_img_per_s']:.0f}"
        if metrics.get("train_img_per_s") else "-"),

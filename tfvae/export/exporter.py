@@ -71,10 +71,11 @@ def check_tflite(model, tflite_bytes, quantization):
   """
   from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
   interpreter = Interpreter(model_content=tflite_bytes)
-  z = np.random.default_rng(0).standard_normal(
-      (3, model.latent_dim)).astype(np.float32)
-  got = interpreter.get_signature_runner("decode")(z=z)["mean"]
-  want = model.decode(tf.constant(z))["mean"].numpy()
+  examples = signatures.example_inputs(model, batch_size=3)
+  inputs = {name: value.numpy() for name, value in examples["decode"].items()}
+  got = interpreter.get_signature_runner("decode")(**inputs)["mean"]
+  want = signatures.signature_functions(model)["decode"](
+      **examples["decode"])["mean"].numpy()
   error = float(np.max(np.abs(got - want))) if np.all(
       np.isfinite(got)) else float("inf")
   if error > _TOLERANCE[quantization]:
@@ -82,8 +83,10 @@ def check_tflite(model, tflite_bytes, quantization):
         f"The TFLite decode differs from the model by {error:.3g} "
         f"(tolerance {_TOLERANCE[quantization]}) with "
         f"--tflite_quantization={quantization}; the file was not published.")
-  images = interpreter.get_signature_runner("sample")(
-      num_samples=np.int32(2), seed=np.int32(0))["images"]
+  sample_inputs = {name: value.numpy()
+                   for name, value in examples["sample"].items()}
+  images = interpreter.get_signature_runner("sample")(**sample_inputs)[
+      "images"]
   if not np.all(np.isfinite(images)):
     raise ExportError("The TFLite sample signature returns non-finite "
                       "values; the file was not published.")

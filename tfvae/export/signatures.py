@@ -2,15 +2,19 @@
 
 Images are float32 `[N, H, W, C]` in [0, 1]. Every function here closes over
 the Keras model and returns only tensors (no TFP types), so the SavedModel
-loads without TFP, as TF Serving does.
+loads without TFP, as TF Serving does. Conditional models (`model.conditional`)
+take an int32 `label` `[N]` in every signature.
 
 - `reconstruct` (also `serving_default`): `x` -> `images`
-- `encode`: `x` -> `mean`, `stddev` `[N, latent_dim]`
-- `decode`: `z` -> `mean` `[N, H, W, C]` and the likelihood's parameters
+- `encode`: `x` -> the model's `export_encode` (`mean`, `stddev`
+  `[N, latent_dim]` for Gaussian latents; code indices for VQ-VAE)
+- `decode`: `z` (the model's `decode_input_spec`) -> `mean` `[N, H, W, C]`
+  and the likelihood's parameters
 - `sample`: `num_samples`, `seed` (int32 scalars) -> `images`; the noise comes
   from `tfvae.counter_random`, which TFLite runs with built-in ops
-- `log_likelihood`: `x`, `num_samples` -> `log_prob` `[N]`, the importance-
-  weighted estimate of log p(x) (an anomaly score)
+- `log_likelihood` (models with a likelihood bound): `x`, `num_samples` ->
+  `log_prob` `[N]`, the importance-weighted estimate of log p(x) (an anomaly
+  score)
 """
 
 import keras
@@ -21,9 +25,10 @@ from tfvae import counter_random
 # Signatures converted to TFLite (log_likelihood and reconstruct stay
 # server-side).
 TFLITE_SIGNATURES = ("sample", "decode", "encode")
-# A fixed seed for log_likelihood's noise, so equal requests give equal
-# answers.
+# Fixed seeds for noise the caller does not choose, so equal requests give
+# equal answers.
 LOG_LIKELIHOOD_SEED = 20240
+_UNIFORM_SEED_OFFSET = 7919
 
 
 def signature_functions(model):
@@ -33,49 +38,78 @@ def signature_functions(model):
     model: a built model with the `tfvae.models.vae.VAE` interface.
 
   Returns:
-    Ordered dict of name -> `tf.function` with an input signature;
-    `reconstruct` comes first (it becomes `serving_default`).
+    Dict of name -> `tf.function` with an input signature; `reconstruct`
+    comes first (it becomes `serving_default`).
   """
   height, width, channels = model.image_shape
   x_spec = tf.TensorSpec([None, height, width, channels], tf.float32, "x")
-  z_spec = tf.TensorSpec([None, model.latent_dim], tf.float32, "z")
   count_spec = tf.TensorSpec([], tf.int32, "num_samples")
   seed_spec = tf.TensorSpec([], tf.int32, "seed")
+  label_spec = tf.TensorSpec([None], tf.int32, "label")
 
-  @tf.function(input_signature=[x_spec])
-  def reconstruct(x):
-    return {"images": model.reconstruct(x)}
+  def reconstruct(x, label):
+    return {"images": model.reconstruct(x, label)}
 
-  @tf.function(input_signature=[x_spec])
-  def encode(x):
-    params = model.encode(x)
-    return {"mean": params["loc"], "stddev": params["scale"]}
+  def encode(x, label):
+    return model.export_encode(x, label)
 
-  @tf.function(input_signature=[z_spec])
-  def decode(z):
-    return model.decode(z)
+  def decode(z, label):
+    return model.decode(z, label)
 
-  @tf.function(input_signature=[count_spec, seed_spec])
-  def sample(num_samples, seed):
-    noise = counter_random.normal(
-        tf.stack([num_samples, model.latent_dim]), seed)
-    return {"images": model.decode(noise)["mean"]}
+  def sample(num_samples, seed, label):
+    normal_shape, uniform_shape = model.sample_noise_shapes()
+    normal = counter_random.normal(
+        tf.concat([[num_samples], normal_shape], 0), seed)
+    uniform = counter_random.uniform(
+        tf.concat([[num_samples], uniform_shape], 0),
+        seed + _UNIFORM_SEED_OFFSET)
+    return {"images": model.sample_from_noise(normal, uniform, label)}
 
-  @tf.function(input_signature=[x_spec, count_spec])
-  def log_likelihood(x, num_samples):
+  def log_likelihood(x, num_samples, label):
     tf.debugging.assert_positive(
         num_samples, message="log_likelihood: num_samples must be >= 1")
     batch = tf.shape(x)[0]
     noise = counter_random.normal(
-        tf.stack([num_samples, batch, model.latent_dim]),
+        tf.concat([[num_samples, batch], model.noise_shape()], 0),
         tf.constant(LOG_LIKELIHOOD_SEED))
-    log_weights = model.log_weights(x, noise)
+    log_weights = model.log_weights(x, noise, label)
     count = tf.cast(num_samples, tf.float32)
     return {"log_prob": tf.reduce_logsumexp(log_weights, axis=0)
                         - tf.math.log(count)}
 
-  return {"reconstruct": reconstruct, "encode": encode, "decode": decode,
-          "sample": sample, "log_likelihood": log_likelihood}
+  z_spec = model.decode_input_spec()
+  # Named parameters name the signature inputs, with or without `label`.
+  if model.conditional:
+    functions = {
+        "reconstruct": tf.function(
+            lambda x, label: reconstruct(x, label), [x_spec, label_spec]),
+        "encode": tf.function(
+            lambda x, label: encode(x, label), [x_spec, label_spec]),
+        "decode": tf.function(
+            lambda z, label: decode(z, label), [z_spec, label_spec]),
+        "sample": tf.function(
+            lambda num_samples, seed, label: sample(num_samples, seed, label),
+            [count_spec, seed_spec, label_spec]),
+        "log_likelihood": tf.function(
+            lambda x, num_samples, label: log_likelihood(x, num_samples,
+                                                         label),
+            [x_spec, count_spec, label_spec]),
+    }
+  else:
+    functions = {
+        "reconstruct": tf.function(lambda x: reconstruct(x, None), [x_spec]),
+        "encode": tf.function(lambda x: encode(x, None), [x_spec]),
+        "decode": tf.function(lambda z: decode(z, None), [z_spec]),
+        "sample": tf.function(
+            lambda num_samples, seed: sample(num_samples, seed, None),
+            [count_spec, seed_spec]),
+        "log_likelihood": tf.function(
+            lambda x, num_samples: log_likelihood(x, num_samples, None),
+            [x_spec, count_spec]),
+    }
+  if not model.has_likelihood_bound:
+    del functions["log_likelihood"]
+  return functions
 
 
 def build_archive(model):
@@ -93,19 +127,29 @@ def build_archive(model):
 
 
 def example_inputs(model, batch_size=2):
-  """Small valid inputs for each signature (warm-up requests, smoke tests).
+  """Small valid inputs for each signature (warm-up requests, checks).
 
   Returns:
-    Dict of signature name -> dict of numpy-convertible input tensors.
+    Dict of signature name -> dict of input name -> tensor.
   """
   height, width, channels = model.image_shape
   x = tf.fill([batch_size, height, width, channels], 0.5)
-  z = tf.zeros([batch_size, model.latent_dim])
-  return {
+  spec = model.decode_input_spec()
+  z = tf.zeros([batch_size] + spec.shape.as_list()[1:], spec.dtype)
+  if spec.dtype.is_floating:
+    z = tf.random.stateless_normal(tf.shape(z), seed=[0, 1], dtype=spec.dtype)
+  inputs = {
       "reconstruct": {"x": x},
       "encode": {"x": x},
-      "decode": {"z": z},
+      "decode": {spec.name: z},
       "sample": {"num_samples": tf.constant(batch_size),
                  "seed": tf.constant(0)},
-      "log_likelihood": {"x": x, "num_samples": tf.constant(4)},
   }
+  if model.has_likelihood_bound:
+    inputs["log_likelihood"] = {"x": x, "num_samples": tf.constant(4)}
+  if model.conditional:
+    labels = tf.range(batch_size, dtype=tf.int32) % max(
+        1, model.num_classes or 1)
+    for name in inputs:
+      inputs[name]["label"] = labels
+  return inputs

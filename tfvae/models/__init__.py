@@ -1,5 +1,10 @@
-"""Model variants; importing this package registers all of them."""
+"""Model variants, one module each; importing this package registers all."""
 
-from tfvae.models import beta_vae  # pylint: disable=unused-import
-from tfvae.models import vae  # pylint: disable=unused-import
+import importlib
+import pkgutil
+
 from tfvae.models.registry import build, get, names  # pylint: disable=unused-import
+
+for _module in pkgutil.iter_modules(__path__):
+  if _module.name != "registry":
+    importlib.import_module(f"{__name__}.{_module.name}")

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from tfvae import schedules
 from tfvae.models import registry
+from tfvae.models.vae import GAUSSIAN_LATENT_OPTIONS
 from tfvae.models.vae import VAE
 
 
@@ -22,9 +23,8 @@ from tfvae.models.vae import VAE
 class BetaVAE(VAE):
   """A VAE whose only change is the regularizer."""
 
-  @classmethod
-  def check_config(cls, config):
-    del config  # beta and the capacity options are this variant's own.
+  OPTIONS = GAUSSIAN_LATENT_OPTIONS | {"beta", "capacity_max",
+                                       "capacity_steps", "gamma"}
 
   def penalty(self, rate, kl_per_dim, step, kl_weight):
     if self.config.capacity_max > 0:

@@ -1,16 +1,28 @@
 """The Variational Autoencoder (Kingma & Welling 2014) and the model interface.
 
-`VAE` is the base every Gaussian-latent variant extends. The training loop,
-evaluation and export use only this interface:
+`VAE` is the base of every variant. The training loop, evaluation and export
+use only this interface, never a variant's name:
 
-- `encode(images)` -> posterior parameters `{'loc', 'scale'}`
-- `decode(z)` -> likelihood parameters plus pixel `'mean'`
-- `reconstruct(images)`, `sample(num_samples, seed)` -> images
-- `noise_shape()` and `compute_loss(images, noise, step, kl_weight)` ->
-  per-example loss terms
-- `log_weights(images, noise)` -> importance log-weights for log p(x)
+- `encode(images, labels)` -> posterior parameters (`{'loc', 'scale'}`)
+- `decode(z, labels)` -> likelihood parameters plus pixel `'mean'`
+- `encode_code(images, labels)` / `decode_code(code, labels)`: the
+  deterministic continuous code `[batch, code_dim]` and back to parameters
+  (traversals, interpolations, active units, reconstructions)
+- `reconstruct(images, labels)`, `sample(num_samples, seed, labels)`
+- `sample_noise_shapes()` and `sample_from_noise(normal, uniform, labels)`:
+  sampling driven by noise drawn outside (export's counter-based generator)
+- `noise_shape()` and `compute_loss(images, noise, step, kl_weight, labels)`
+  -> per-example loss terms
+- `log_weights(images, noise, labels)` -> importance log-weights for log p(x)
+  (when `has_likelihood_bound`)
+- `export_encode(images, labels)`, `decode_input_spec()`: what the exported
+  `encode` returns and `decode` takes
+- `after_training(dataset)`: a hook run once training has finished
 
-Variants override the smallest hook, usually `penalty` (the regularizer).
+Capabilities are class attributes: `conditional` (needs labels),
+`has_likelihood_bound` (ELBO and log p(x) are defined), `OPTIONS` (the
+variant-specific `ModelConfig` fields it uses; `registry.build` rejects
+others). Variants override the smallest hook, usually `penalty`.
 
 #### References
 Kingma & Welling (2014). Auto-Encoding Variational Bayes. ICLR.
@@ -22,22 +34,32 @@ import keras
 import tensorflow as tf
 
 from tfvae import distributions
+from tfvae import flows
 from tfvae import likelihoods
 from tfvae import objectives
-from tfvae.errors import ConfigError
+from tfvae import priors
 from tfvae.models import registry
 from tfvae.networks import factory
+
+# ModelConfig fields any Gaussian-latent variant understands.
+GAUSSIAN_LATENT_OPTIONS = frozenset({
+    "prior", "prior_components", "posterior_flow", "flow_layers",
+    "flow_hidden_dims", "free_bits"})
 
 
 @registry.register("vae")
 class VAE(keras.Model):
-  """Gaussian posterior, standard Normal prior, Bernoulli/Gaussian pixels.
+  """Gaussian posterior, configurable prior and flow, Bernoulli/Gaussian pixels.
 
   Args:
     config: a `ModelConfig`.
     image_shape: `(H, W, C)` of the data.
     num_classes: number of labels in the data, or None.
   """
+
+  conditional = False
+  has_likelihood_bound = True
+  OPTIONS = GAUSSIAN_LATENT_OPTIONS
 
   def __init__(self, config, image_shape, num_classes=None, **kwargs):
     super().__init__(name=config.model, **kwargs)
@@ -48,81 +70,145 @@ class VAE(keras.Model):
     self.encoder = factory.build_encoder(config, self.image_shape)
     self.decoder = factory.build_decoder(config, self.image_shape)
     self.likelihood = likelihoods.build_likelihood(config, self.image_shape)
+    self.latent_prior = priors.build_prior(config, self.image_shape)
+    self.posterior_flow = flows.build_flow(config)
 
   @classmethod
   def check_config(cls, config):
-    """Rejects options this variant cannot use.
-
-    Raises:
-      ConfigError: naming the flag and the variant that uses it.
-    """
-    if config.beta != 1.0 or config.capacity_max > 0:
-      raise ConfigError(
-          f"--beta/--capacity_max apply to --model=beta_vae, not "
-          f"--model={config.model}; drop them or use --model=beta_vae.")
+    """Raises ConfigError for values this variant cannot use (hook)."""
+    del config
 
   def build_from_shape(self):
     """Creates every variable by running the networks once on zeros."""
-    self(tf.zeros((1,) + self.image_shape))
+    images = tf.zeros((1,) + self.image_shape)
+    labels = tf.zeros([1], tf.int32) if self.conditional else None
+    self(images)
+    self.compute_loss(images, tf.zeros((1,) + tuple(self.noise_shape())),
+                      tf.constant(0, tf.int64), tf.constant(1.0), labels,
+                      training=False)
 
   def call(self, images, training=False):
-    return self.reconstruct(images, training=training)
+    labels = (tf.zeros(tf.shape(images)[:1], tf.int32) if self.conditional
+              else None)
+    return self.reconstruct(images, labels, training=training)
 
   # ---- Distributions -------------------------------------------------------
 
-  def encode(self, images, training=False):
+  def encode(self, images, labels=None, training=False):
     """Posterior parameters.
 
     Args:
       images: `[batch, H, W, C]` float32 in [0, 1].
+      labels: `[batch]` int32 class ids (conditional models only).
       training: batch norm / dropout mode.
 
     Returns:
       `{'loc', 'scale'}`, each `[batch, latent_dim]`.
     """
+    del labels
     loc, scale = self.encoder(images, training=training)
     return {"loc": loc, "scale": scale}
 
   def posterior(self, params):
-    """q(z|x) from `encode`'s parameters; event shape `[latent_dim]`."""
+    """The base q0(z|x) from `encode`'s parameters (before any flow)."""
     return distributions.diagonal_normal(params["loc"], params["scale"])
 
   def prior(self):
     """p(z); event shape `[latent_dim]`."""
-    return distributions.standard_normal(self.latent_dim)
+    return self.latent_prior.distribution(self)
 
-  def decode(self, z, training=False):
+  def latent_sample(self, params, noise):
+    """Reparameterized z ~ q(z|x) and log q(z|x).
+
+    Args:
+      params: `encode`'s output, each `[batch, latent_dim]`.
+      noise: `[..., batch, latent_dim]` standard Normal draws.
+
+    Returns:
+      `(z, log_q)`: `[..., batch, latent_dim]` and `[..., batch]`.
+    """
+    base = params["loc"] + params["scale"] * noise
+    log_q = self.posterior(params).log_prob(base)
+    z, log_det = self.posterior_flow(base)
+    return z, log_q - log_det
+
+  def decode(self, z, labels=None, training=False):
     """Likelihood parameters and pixel means.
 
     Args:
       z: `[batch, latent_dim]`.
+      labels: `[batch]` int32 class ids (conditional models only).
       training: batch norm / dropout mode.
 
     Returns:
       Dict of `[batch, H, W, C]` tensors: the likelihood's parameters
       (`logits`, or `loc` and `scale`) and `mean`.
     """
+    del labels
     params = self.likelihood(self.decoder(z, training=training))
     return dict(params, mean=self.likelihood.mean(params))
 
-  # ---- Generation ----------------------------------------------------------
+  # ---- Codes and generation ------------------------------------------------
 
-  def reconstruct(self, images, training=False):
-    """`[batch, H, W, C]` pixel means decoded from the posterior mean."""
-    return self.decode(self.encode(images, training)["loc"], training)["mean"]
+  def encode_code(self, images, labels=None, training=False):
+    """`[batch, latent_dim]` the deterministic code (the posterior's centre)."""
+    params = self.encode(images, labels, training)
+    return self.latent_sample(params, tf.zeros_like(params["loc"]))[0]
 
-  def sample(self, num_samples, seed):
-    """Draws images from the model.
+  def decode_code(self, code, labels=None, training=False):
+    """`decode` of a code from `encode_code` (or any point of the space)."""
+    return self.decode(code, labels, training)
+
+  def reconstruct(self, images, labels=None, training=False):
+    """`[batch, H, W, C]` pixel means decoded from the deterministic code."""
+    code = self.encode_code(images, labels, training)
+    return self.decode_code(code, labels, training)["mean"]
+
+  def sample_noise_shapes(self):
+    """Per-sample shapes of the `(normal, uniform)` noise `sample_from_noise`
+    takes."""
+    return (self.latent_dim,), self.latent_prior.uniform_noise_shape()
+
+  def sample_from_noise(self, normal, uniform, labels=None):
+    """Images from externally drawn noise.
 
     Args:
-      num_samples: scalar int.
-      seed: `[2]` int32 stateless seed.
+      normal: `[n] + sample_noise_shapes()[0]` standard Normal draws.
+      uniform: `[n] + sample_noise_shapes()[1]` uniform draws in (0, 1).
+      labels: `[n]` int32 class ids (conditional models only).
 
     Returns:
-      `[num_samples, H, W, C]` pixel means of p(x|z), z ~ p(z).
+      `[n, H, W, C]` pixel means of p(x|z), z ~ p(z).
     """
-    z = self.prior().sample(num_samples, seed=seed)
-    return self.decode(z)["mean"]
+    z = self.latent_prior.sample_from_noise(self, normal, uniform)
+    return self.decode(z, labels)["mean"]
+
+  def sample(self, num_samples, seed, labels=None):
+    """`[num_samples, H, W, C]` pixel means of samples; `seed` is `[2]` int32."""
+    normal_shape, uniform_shape = self.sample_noise_shapes()
+    seed = tf.convert_to_tensor(seed, tf.int32)
+    normal = tf.random.stateless_normal((num_samples,) + normal_shape, seed)
+    uniform = tf.random.stateless_uniform(
+        (num_samples,) + uniform_shape, seed + tf.constant([0, 1]),
+        minval=1e-7, maxval=1.0)
+    return self.sample_from_noise(normal, uniform, labels)
+
+  def export_encode(self, images, labels=None):
+    """The exported `encode` outputs: `{'mean', 'stddev'}` `[batch, latent]`."""
+    params = self.encode(images, labels)
+    return {"mean": params["loc"], "stddev": params["scale"]}
+
+  def decode_input_spec(self):
+    """The `tf.TensorSpec` of the exported `decode` signature's `z`."""
+    return tf.TensorSpec([None, self.latent_dim], tf.float32, "z")
+
+  def after_training(self, dataset):
+    """Hook run after the last step, e.g. to fit a prior (default: none).
+
+    Args:
+      dataset: finite batches of `{'image', 'label'?}` training examples.
+    """
+    del dataset
 
   # ---- Objective -----------------------------------------------------------
 
@@ -134,7 +220,7 @@ class VAE(keras.Model):
     """The regularizer added to the distortion; variants override this.
 
     Args:
-      rate: `[batch]` KL(q || p).
+      rate: `[batch]` KL(q || p) (analytic or one-sample Monte Carlo).
       kl_per_dim: `[batch, latent_dim]` per-dimension KL, or None.
       step: scalar int64 optimizer step.
       kl_weight: scalar float32 weight from the KL schedule.
@@ -147,49 +233,77 @@ class VAE(keras.Model):
       rate = objectives.free_bits_rate(kl_per_dim, self.config.free_bits)
     return kl_weight * rate
 
-  def compute_loss(self, images, noise, step, kl_weight, training=True):
+  def rate_terms(self, params, z, log_q):
+    """KL(q(z|x) || p(z)) per example and per dimension.
+
+    Analytic when q is a plain diagonal Normal and TFP knows the KL to the
+    prior; otherwise the one-sample estimate log q(z|x) - log p(z).
+
+    Returns:
+      `(rate [batch], kl_per_dim [batch, latent_dim] or None)`.
+    """
+    prior = self.prior()
+    if self.posterior_flow.is_identity:
+      posterior = self.posterior(params)
+      kl_per_dim = distributions.kl_per_dimension(posterior, prior)
+      return distributions.kl_or_monte_carlo(posterior, prior, z), kl_per_dim
+    return log_q - prior.log_prob(z), None
+
+  def kl_per_dimension(self, images, labels=None):
+    """`[batch, latent_dim]` analytic KL of each dimension, or None.
+
+    Defined when q(z|x) is a plain diagonal Normal and the prior a diagonal
+    Normal (diagnostics: traversal order, collapsed dimensions).
+    """
+    if not self.posterior_flow.is_identity:
+      return None
+    return distributions.kl_per_dimension(
+        self.posterior(self.encode(images, labels)), self.prior())
+
+  def compute_loss(self, images, noise, step, kl_weight, labels=None,
+                   training=True):
     """Per-example loss terms for one batch.
 
     Args:
       images: `[batch, H, W, C]` float32 in [0, 1].
-      noise: `[batch, latent_dim]` standard Normal draws (reparameterization).
+      noise: `[batch] + noise_shape()` standard Normal draws.
       step: scalar int64 optimizer step.
       kl_weight: scalar float32 KL weight.
+      labels: `[batch]` int32 class ids (conditional models only).
       training: batch norm / dropout mode.
 
     Returns:
       Dict of `[batch]` tensors: `loss` (what is minimized), `distortion`
       (-log p(x|z)), `rate` (KL) and `elbo`.
     """
-    params = self.encode(images, training)
-    posterior = self.posterior(params)
-    prior = self.prior()
-    z = params["loc"] + params["scale"] * noise
-    likelihood = self.likelihood.distribution(self.decode(z, training))
+    params = self.encode(images, labels, training)
+    z, log_q = self.latent_sample(params, noise)
+    likelihood = self.likelihood.distribution(self.decode(z, labels, training))
     distortion = -likelihood.log_prob(images)
-    rate = distributions.kl_or_monte_carlo(posterior, prior, z)
-    kl_per_dim = distributions.kl_per_dimension(posterior, prior)
+    rate, kl_per_dim = self.rate_terms(params, z, log_q)
     loss = distortion + self.penalty(rate, kl_per_dim, step, kl_weight)
     return {"loss": loss, "distortion": distortion, "rate": rate,
             "elbo": objectives.elbo(distortion, rate)}
 
-  def log_weights(self, images, noise):
+  def log_weights(self, images, noise, labels=None):
     """Importance log-weights log p(x, z_i) - log q(z_i|x), z_i ~ q(z|x).
 
     Args:
       images: `[batch, H, W, C]`.
       noise: `[k, batch, latent_dim]` standard Normal draws.
+      labels: `[batch]` int32 class ids (conditional models only).
 
     Returns:
       `[k, batch]` log-weights.
     """
-    params = self.encode(images)
-    posterior = self.posterior(params)
-    z = params["loc"] + params["scale"] * noise
+    params = self.encode(images, labels)
+    z, log_q = self.latent_sample(params, noise)
     k, batch = tf.shape(noise)[0], tf.shape(noise)[1]
-    decoded = self.decode(tf.reshape(z, [k * batch, self.latent_dim]))
+    flat_labels = None if labels is None else tf.tile(labels, [k])
+    decoded = self.decode(tf.reshape(z, [k * batch, self.latent_dim]),
+                          flat_labels)
     decoded = {name: tf.reshape(value, tf.concat([[k, batch],
                                                   tf.shape(value)[1:]], 0))
                for name, value in decoded.items()}
     log_px_z = self.likelihood.distribution(decoded).log_prob(images)
-    return log_px_z + self.prior().log_prob(z) - posterior.log_prob(z)
+    return log_px_z + self.prior().log_prob(z) - log_q

@@ -80,6 +80,10 @@ def train_and_evaluate(config, strategy=None):
     path = trainer.save()
     raise KeyboardInterrupt(
         f"Interrupted; saved {path}. Run the same command to resume.")
+  trainer.model.after_training(pipeline.eval_dataset(
+      data.train_x, data.train_y, batch_size=config.eval.eval_batch_size,
+      binarized=trainer.binarized,
+      binarization_seed=config.eval.test_binarization_seed))
   metrics, image_paths = evaluate(trainer, data)
   metrics_path = report.write_metrics(metrics, model_dir)
   return RunResult(trainer, metrics, metrics_path, image_paths, resumed_from)
@@ -109,13 +113,17 @@ def evaluate(trainer, data):
   with writer.as_default(step=step):
     for name in ("neg_elbo", "nll", "bits_per_dim", "distortion", "rate",
                  "reconstruction_mse", "active_units"):
-      tf.summary.scalar(f"test/{name}", results[name])
+      if results[name] is not None:
+        tf.summary.scalar(f"test/{name}", results[name])
   if config.eval.images:
-    first = next(iter(dataset.unbatch().batch(40)))["image"].numpy()
+    first = next(iter(dataset.unbatch().batch(40)))
+    usage = results["kl_per_dim"] or results["code_variance"]
     image_paths = images_lib.write_all(
-        trainer.model, first, results["kl_per_dim"],
+        trainer.model, first["image"].numpy(), usage,
         os.path.join(config.train.model_dir, "images"), writer, step,
-        seed=config.train.seed)
+        seed=config.train.seed, test_labels=(
+            first["label"].numpy() if "label" in first else None),
+        num_classes=data.num_classes)
   writer.flush()
   metrics = {
       "step": step,
@@ -132,7 +140,9 @@ def evaluate(trainer, data):
       "test_rate": results["rate"],
       "test_reconstruction_mse": results["reconstruction_mse"],
       "kl_per_dim": results["kl_per_dim"],
+      "has_likelihood_bound": trainer.model.has_likelihood_bound,
       "active_units": results["active_units"],
+      "code_dim": len(results["code_variance"]),
       "eval_iw_samples": config.eval.eval_iw_samples,
       "eval_seconds": time.perf_counter() - began,
       "train_img_per_s": trainer.train_images_per_second,

@@ -20,12 +20,13 @@ import tensorflow as tf
 from tfvae import models
 from tfvae import schedules
 from tfvae.data import pipeline
+from tfvae.errors import ConfigError
 from tfvae.errors import TrainingError
 from tfvae.evaluation.likelihood import Evaluator
 from tfvae.training import run_state
 from tfvae.training.strategy import make_strategy
 
-METRICS = ("loss", "neg_elbo", "distortion", "rate")
+ALL_METRICS = ("loss", "neg_elbo", "distortion", "rate")
 _NOISE_STREAM = 17
 
 
@@ -51,6 +52,12 @@ class Trainer:
           f"{self.num_replicas}.")
     self.binarized = (config.data.binarize
                       and config.model.likelihood == "bernoulli")
+    if models.get(config.model.model).conditional and data.train_y is None:
+      raise ConfigError(
+          f"--model={config.model.model} needs class labels, and "
+          f"{data.source} has none; use a labelled dataset (mnist, "
+          "fashion_mnist, cifar10, npz with y, image_folder with class "
+          "folders) or another --model.")
     self.steps_per_epoch = pipeline.steps_per_epoch(len(data.train_x),
                                                     train.batch_size)
     self.total_steps = (train.train_steps
@@ -69,10 +76,14 @@ class Trainer:
         model=self.model, optimizer=self.optimizer, step=self.step)
     self.manager = run_state.checkpoint_manager(
         self.checkpoint, train.model_dir, train.checkpoints_to_keep)
+    self.metrics_names = (ALL_METRICS if self.model.has_likelihood_bound
+                          else ("loss", "distortion"))
     self._compute_gradients = tf.function(
         self._compute_gradients_eager, jit_compile=train.jit_compile)
     self._train_loop = tf.function(self._train_loop_eager)
     self.evaluator = Evaluator(self.model, seed=train.seed)
+    self.validation_metric = ("neg_elbo" if self.model.has_likelihood_bound
+                              else "distortion")
     self.train_images_per_second = None
 
   # ---- Checkpoints ---------------------------------------------------------
@@ -113,24 +124,29 @@ class Trainer:
     start = tf.cast(replica, tf.int32) * local_batch
     return noise[start:start + local_batch]
 
-  def _compute_gradients_eager(self, images, noise, step, kl_weight):
+  def _compute_gradients_eager(self, images, labels, noise, step,
+                               kl_weight):
     global_batch = float(self.config.train.batch_size)
     with tf.GradientTape() as tape:
-      terms = self.model.compute_loss(images, noise, step, kl_weight,
+      terms = self.model.compute_loss(images, noise, step, kl_weight, labels,
                                       training=True)
       loss = tf.reduce_sum(terms["loss"]) / global_batch
     grads = tape.gradient(loss, self.model.trainable_variables)
-    summed = {"loss": loss,
-              "neg_elbo": -tf.reduce_sum(terms["elbo"]) / global_batch,
-              "distortion": tf.reduce_sum(terms["distortion"]) / global_batch,
-              "rate": tf.reduce_sum(terms["rate"]) / global_batch}
+    summed = {name: tf.reduce_sum(terms[key]) / global_batch
+              for name, key in (("neg_elbo", "elbo"), ("distortion",
+                                                       "distortion"),
+                                ("rate", "rate")) if key in terms}
+    if "neg_elbo" in summed:
+      summed["neg_elbo"] = -summed["neg_elbo"]
+    summed["loss"] = loss
     return grads, summed
 
   def _replica_step(self, batch):
     images = batch["image"]
+    labels = batch.get("label") if self.model.conditional else None
     step = self.step.read_value()
     noise = self._step_noise(tf.shape(images)[0])
-    grads, metrics = self._compute_gradients(images, noise, step,
+    grads, metrics = self._compute_gradients(images, labels, noise, step,
                                              self.kl_weight(step))
     clip_norm = self.config.train.clip_norm
     if clip_norm > 0:
@@ -151,7 +167,7 @@ class Trainer:
       how many were done, and the step whose loss was not finite (-1 if
       none).
     """
-    sums = {name: tf.constant(0.0) for name in METRICS}
+    sums = {name: tf.constant(0.0) for name in self.metrics_names}
     done = tf.constant(0, tf.int64)
     bad_step = tf.constant(-1, tf.int64)
     for _ in tf.range(num_steps):
@@ -159,15 +175,16 @@ class Trainer:
                                       args=(next(iterator),))
       metrics = {name: self.strategy.reduce(tf.distribute.ReduceOp.SUM,
                                             per_replica[name], axis=None)
-                 for name in METRICS}
+                 for name in self.metrics_names}
       if not tf.math.is_finite(metrics["loss"]):
         bad_step = self.step.read_value()
         break
-      sums = {name: sums[name] + metrics[name] for name in METRICS}
+      sums = {name: sums[name] + metrics[name] for name in self.metrics_names}
       self.step.assign_add(1)
       done += 1
     count = tf.maximum(tf.cast(done, tf.float32), 1.0)
-    return {name: sums[name] / count for name in METRICS}, done, bad_step
+    return ({name: sums[name] / count for name in self.metrics_names}, done,
+            bad_step)
 
   # ---- The loop ------------------------------------------------------------
 
@@ -210,7 +227,7 @@ class Trainer:
       progress = keras.utils.Progbar(
           epoch_end - epoch * self.steps_per_epoch,
           verbose=1 if interactive else 0,
-          stateful_metrics=METRICS + ("kl_weight", "img/s"))
+          stateful_metrics=self.metrics_names + ("kl_weight", "img/s"))
       progress.update(step - epoch * self.steps_per_epoch)
       while step < epoch_end:
         num_steps = min(train.steps_per_loop, epoch_end - step)
@@ -252,11 +269,12 @@ class Trainer:
       if timed_seconds:
         self.train_images_per_second = timed_images / timed_seconds
       if not interactive:
+        shown = "  ".join(f"{name} {value:.3f}"
+                          for name, value in means.items())
         logging.info(
-            "epoch %d step %d/%d  loss %.3f  -elbo %.3f  rate %.3f  "
-            "val -elbo %.3f  %s img/s", epoch + 1, step, self.total_steps,
-            means["loss"], means["neg_elbo"], means["rate"],
-            validation.get("neg_elbo", float("nan")),
+            "epoch %d step %d/%d  %s  val %s %.3f  %s img/s", epoch + 1, step,
+            self.total_steps, shown, self.validation_metric,
+            validation.get(self.validation_metric, float("nan")),
             f"{self.train_images_per_second:.0f}"
             if self.train_images_per_second else "-")
     if timed_seconds:
@@ -274,6 +292,7 @@ class Trainer:
     results = self.evaluator.evaluate(dataset, iw_samples=0)
     with writer.as_default(step=int(self.step.numpy())):
       for name in ("neg_elbo", "distortion", "rate", "reconstruction_mse"):
-        tf.summary.scalar(f"validation/{name}", results[name])
+        if results.get(name) is not None:
+          tf.summary.scalar(f"validation/{name}", results[name])
       tf.summary.scalar("validation/active_units", results["active_units"])
     return results
