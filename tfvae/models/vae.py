@@ -207,8 +207,13 @@ class VAE(keras.Model):
 
     Args:
       dataset: finite batches of `{'image', 'label'?}` training examples.
+
+    Returns:
+      True when it changed the model's variables (the caller then saves a
+      checkpoint so exports and resumed runs see the change), else False.
     """
     del dataset
+    return False
 
   # ---- Objective -----------------------------------------------------------
 

@@ -80,10 +80,12 @@ def train_and_evaluate(config, strategy=None):
     path = trainer.save()
     raise KeyboardInterrupt(
         f"Interrupted; saved {path}. Run the same command to resume.")
-  trainer.model.after_training(pipeline.eval_dataset(
+  changed = trainer.model.after_training(pipeline.eval_dataset(
       data.train_x, data.train_y, batch_size=config.eval.eval_batch_size,
       binarized=trainer.binarized,
       binarization_seed=config.eval.test_binarization_seed))
+  if changed:
+    trainer.save()
   metrics, image_paths = evaluate(trainer, data)
   metrics_path = report.write_metrics(metrics, model_dir)
   return RunResult(trainer, metrics, metrics_path, image_paths, resumed_from)
