@@ -38,6 +38,7 @@ from tfvae import flows
 from tfvae import likelihoods
 from tfvae import objectives
 from tfvae import priors
+from tfvae.errors import ConfigError
 from tfvae.models import registry
 from tfvae.networks import factory
 
@@ -75,8 +76,15 @@ class VAE(keras.Model):
 
   @classmethod
   def check_config(cls, config):
-    """Raises ConfigError for values this variant cannot use (hook)."""
-    del config
+    """Raises ConfigError for values this variant cannot use (hook).
+
+    Variants that override it call `super().check_config(config)`.
+    """
+    if config.free_bits > 0 and (config.prior != "normal"
+                                 or config.posterior_flow != "none"):
+      raise ConfigError(
+          "--free_bits needs the per-dimension KL of a diagonal posterior "
+          "and prior; use it with --prior=normal --posterior_flow=none.")
 
   def build_from_shape(self):
     """Creates every variable by running the networks once on zeros."""
