@@ -68,7 +68,7 @@ class VAE(keras.Model):
     self.image_shape = tuple(image_shape)
     self.latent_dim = config.latent_dim
     self.num_classes = num_classes
-    self.encoder = factory.build_encoder(config, self.image_shape)
+    self.encoder = factory.build_encoder(config, self.encoder_input_shape())
     self.decoder = factory.build_decoder(config, self.image_shape)
     self.likelihood = likelihoods.build_likelihood(config, self.image_shape)
     self.latent_prior = priors.build_prior(config, self.image_shape)
@@ -85,6 +85,10 @@ class VAE(keras.Model):
       raise ConfigError(
           "--free_bits needs the per-dimension KL of a diagonal posterior "
           "and prior; use it with --prior=normal --posterior_flow=none.")
+
+  def encoder_input_shape(self):
+    """`(H, W, C')` of what the encoder reads (hook; `cvae` adds channels)."""
+    return self.image_shape
 
   def build_from_shape(self):
     """Creates every variable by running the networks once on zeros."""
