@@ -307,7 +307,9 @@ class VAE(keras.Model):
 
     Args:
       images: `[batch, H, W, C]`.
-      noise: `[k, batch, latent_dim]` standard Normal draws.
+      noise: `[k, batch] + noise_shape()` standard Normal draws (as the
+        evaluator and the `log_likelihood` signature draw it); variants
+        whose `noise_shape()` is not `(latent_dim,)` override this.
       labels: `[batch]` int32 class ids (conditional models only).
 
     Returns:

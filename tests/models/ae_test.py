@@ -1,0 +1,152 @@
+"""Tests of `tfvae.models.ae.AE`: loss, fitted code Gaussian, zoo checks."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tests.models import zoo_harness
+from tfvae import models
+from tfvae.config import ModelConfig
+from tfvae.errors import ConfigError
+from tfvae.models import ae as ae_lib
+from tfvae.models import registry
+
+IMAGE_SHAPE = (4, 4, 1)
+
+
+def _model(**overrides):
+  config = ModelConfig(**dict(dict(model="ae", hidden_dims=(8,),
+                                   latent_dim=3), **overrides))
+  model = models.build(config, IMAGE_SHAPE)
+  model.build_from_shape()
+  return model
+
+
+def _images(count, seed=0):
+  return tf.cast(tf.random.stateless_uniform((count,) + IMAGE_SHAPE,
+                                             [seed, 1]) > 0.5, tf.float32)
+
+
+def test_rejects_variant_flags():
+  with pytest.raises(ConfigError, match="--iw_samples=7"):
+    registry.check_options(ModelConfig(model="ae", iw_samples=7))
+  with pytest.raises(ConfigError, match="--prior=mixture"):
+    registry.check_options(ModelConfig(model="ae", prior="mixture"))
+
+
+def test_loss_is_bernoulli_distortion_of_the_code():
+  model = _model()
+  images = _images(5)
+  terms = model.compute_loss(images, tf.zeros([5, 3]), tf.constant(0, tf.int64),
+                             tf.constant(0.3), training=False)
+  assert set(terms) == {"loss", "distortion"}
+  logits = model.decode(model.encoder(images)[0])["logits"].numpy()
+  x = images.numpy()
+  want = -(x * -np.logaddexp(0, -logits)
+           + (1 - x) * -np.logaddexp(0, logits)).reshape(5, -1).sum(1)
+  np.testing.assert_allclose(terms["loss"].numpy(), want, rtol=1e-5)
+  # Deterministic: the noise does not matter.
+  noisy = model.compute_loss(images, tf.ones([5, 3]), tf.constant(0, tf.int64),
+                             tf.constant(1.0), training=False)
+  np.testing.assert_allclose(noisy["loss"].numpy(), want, rtol=1e-5)
+
+
+def test_gaussian_loss_is_scaled_mse():
+  model = _model(likelihood="gaussian", gaussian_scale=0.5)
+  images = tf.random.stateless_uniform((3,) + IMAGE_SHAPE, [1, 2])
+  loss = model.compute_loss(images, tf.zeros([3, 3]), tf.constant(0, tf.int64),
+                            tf.constant(1.0), training=False)["loss"].numpy()
+  mean = model.reconstruct(images).numpy()
+  sq = ((images.numpy() - mean)**2).reshape(3, -1).sum(1)
+  pixels = np.prod(IMAGE_SHAPE)
+  want = sq / (2 * 0.25) + pixels * (np.log(0.5) + 0.5 * np.log(2 * np.pi))
+  np.testing.assert_allclose(loss, want, rtol=1e-5)
+
+
+def test_code_is_encoder_loc_and_export_stddev_zero():
+  model = _model()
+  images = _images(4)
+  loc = model.encoder(images)[0].numpy()
+  np.testing.assert_allclose(model.encode_code(images).numpy(), loc, atol=1e-6)
+  exported = model.export_encode(images)
+  np.testing.assert_allclose(exported["mean"].numpy(), loc, atol=1e-6)
+  assert np.all(exported["stddev"].numpy() == 0)
+  assert model.kl_per_dimension(images) is None
+
+
+def test_fit_gaussian_matches_numpy():
+  codes = np.random.default_rng(0).normal(size=(200, 3)) @ np.array(
+      [[1.0, 0.5, 0.0], [0.0, 2.0, 0.3], [0.0, 0.0, 0.1]]) + [1.0, -2.0, 3.0]
+  mean, scale_tril = ae_lib.fit_gaussian(codes)
+  np.testing.assert_allclose(mean, codes.mean(0), rtol=1e-12)
+  np.testing.assert_allclose(scale_tril @ scale_tril.T,
+                             np.cov(codes, rowvar=False) + 1e-6 * np.eye(3),
+                             rtol=1e-10)
+  assert np.allclose(scale_tril, np.tril(scale_tril))
+
+
+def test_after_training_fits_codes_and_samples_from_fit():
+  model = _model()
+  normal = tf.random.stateless_normal([6, 3], [3, 4])
+  # Before fitting: N(0, I), i.e. z = noise.
+  np.testing.assert_allclose(model.sample_from_noise(normal, None).numpy(),
+                             model.decode(normal)["mean"].numpy(), atol=1e-6)
+  images = _images(60, seed=5)
+  dataset = tf.data.Dataset.from_tensor_slices({"image": images}).batch(16)
+  assert model.after_training(dataset) is True
+  codes = model.encode_code(images).numpy().astype(np.float64)
+  np.testing.assert_allclose(model.code_mean.numpy(), codes.mean(0),
+                             atol=1e-5)
+  tril = model.code_scale_tril.numpy().astype(np.float64)
+  np.testing.assert_allclose(tril @ tril.T, np.cov(codes, rowvar=False),
+                             atol=1e-5)
+  z = codes.mean(0) + normal.numpy() @ tril.T
+  np.testing.assert_allclose(model.sample_from_noise(normal, None).numpy(),
+                             model.decode(tf.constant(z, tf.float32))[
+                                 "mean"].numpy(), atol=1e-5)
+
+
+# ---- Zoo checks --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+  return zoo_harness.train_variant(
+      ModelConfig(model="ae", hidden_dims=(64,), latent_dim=4),
+      tmp_path_factory.mktemp("ae"))
+
+
+def test_learns(run):
+  zoo_harness.assert_learns(run)
+  assert run.metrics["has_likelihood_bound"] is False
+  assert run.metrics["test_nll"] is None
+
+
+def test_samples_vary_and_look_like_data(run):
+  samples = run.model.sample(64, tf.constant([0, 1])).numpy()
+  assert np.all(np.isfinite(samples))
+  assert samples.std(axis=0).mean() > 0.05
+  data_mean = (run.train_x.astype(np.float32) / 255.0).mean()
+  assert abs(samples.mean() - data_mean) < 0.1, (samples.mean(), data_mean)
+
+
+def test_checkpoint_carries_fitted_gaussian(run):
+  model = run.model
+  assert not np.allclose(model.code_scale_tril.numpy(), np.eye(4))
+  fresh = models.build(model.config, model.image_shape)
+  fresh.build_from_shape()
+  latest = run.result.trainer.manager.latest_checkpoint
+  tf.train.Checkpoint(model=fresh).restore(latest).expect_partial()
+  np.testing.assert_allclose(fresh.code_mean.numpy(),
+                             model.code_mean.numpy())
+  np.testing.assert_allclose(fresh.code_scale_tril.numpy(),
+                             model.code_scale_tril.numpy())
+
+
+def test_exports_and_serves(run, tmp_path):
+  served = zoo_harness.assert_serves(run, tmp_path)
+  assert "log_likelihood" not in served
+  loaded = tf.saved_model.load(run.export.version_dir)
+  assert "log_likelihood" not in loaded.signatures
+  assert "sample" in loaded.signatures
+  zoo_harness.assert_tflite_runs(run)
