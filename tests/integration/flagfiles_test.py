@@ -61,8 +61,8 @@ def test_flagfile_parses_and_validates(parsed_flags, path):
     assert len(owners) == 1, name
     field = getattr(owners[0], bool_name)
     flag_value = parsed_flags[bool_name].value
-    if bool_name == "hidden_dims":
-      assert field == tuple(int(d) for d in flag_value)
+    if isinstance(field, tuple):  # List flags of widths: hidden_dims, ...
+      assert field == tuple(int(d) for d in flag_value), name
     else:
       assert field == flag_value, name
   assert config.train.model_dir.startswith("runs/")
