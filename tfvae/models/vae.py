@@ -90,6 +90,10 @@ class VAE(keras.Model):
     """`(H, W, C')` of what the encoder reads (hook; `cvae` adds channels)."""
     return self.image_shape
 
+  def build(self, input_shape):
+    """Nothing to create here: each network builds on its first call."""
+    del input_shape
+
   def build_from_shape(self):
     """Creates every variable by running the networks once on zeros."""
     images = tf.zeros((1,) + self.image_shape)
