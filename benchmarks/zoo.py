@@ -7,7 +7,8 @@ binarized test split, and records: test NLL with k importance samples (or,
 for models without a likelihood bound, the reconstruction error), the
 -ELBO, active units, training images/s, and a grid of samples
 (`<out_dir>/<row>/images/samples.png`). The Markdown table goes to stdout
-and `<out_dir>/zoo.md`.
+and `<out_dir>/zoo.md`; it lists every row with a `metrics.json` under
+`<out_dir>`, so re-running one row (`--rows=iwae`) keeps the others.
 
 Rows: every registered variant with its defaults, plus the prior and flow
 options on the plain VAE (`vae+mixture`, `vae+vamp`, `vae+iaf`).
@@ -54,14 +55,20 @@ _EXTRA_ROWS = {
 }
 
 
-def rows():
-  """Row name -> ModelConfig keyword arguments."""
+def _all_rows():
+  """Every row: each variant with its defaults, then the option rows."""
   table = {}
   for name in models.names():
     table[name] = dict(_MLP, model=name)
     table[name].update(_VARIANTS.get(name, {}))
   for name, kwargs in _EXTRA_ROWS.items():
     table[name] = kwargs
+  return table
+
+
+def rows():
+  """Row name -> ModelConfig keyword arguments (those `--rows` picks)."""
+  table = _all_rows()
   if _ROWS.value:
     unknown = sorted(set(_ROWS.value) - set(table))
     if unknown:
@@ -86,7 +93,20 @@ def run_row(name, model_kwargs):
   result = experiment.train_and_evaluate(config)
   metrics = dict(result.metrics, wall_seconds=time.perf_counter() - began,
                  samples_png=result.image_paths.get("samples"))
+  with open(os.path.join(config.train.model_dir, "zoo_row.json"), "w") as f:
+    json.dump(metrics, f, indent=2)
   return metrics
+
+
+def earlier_rows(names):
+  """Metrics of rows run before into `--out_dir` (row name -> metrics)."""
+  found = {}
+  for name in names:
+    path = os.path.join(_OUT_DIR.value, name, "zoo_row.json")
+    if os.path.exists(path):
+      with open(path) as f:
+        found[name] = json.load(f)
+  return found
 
 
 def table(results):
@@ -113,7 +133,8 @@ def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
   os.makedirs(_OUT_DIR.value, exist_ok=True)
-  results = {}
+  every_row = list(_all_rows())
+  results = earlier_rows(every_row)
   for name, kwargs in rows().items():
     print(f"== {name}", flush=True)
     try:
@@ -122,6 +143,7 @@ def main(argv):
       results[name] = {"error": str(e)}
     print(json.dumps({key: value for key, value in results[name].items()
                       if key != "kl_per_dim"}, default=str), flush=True)
+  results = {name: results[name] for name in every_row if name in results}
   text = table(results)
   with open(os.path.join(_OUT_DIR.value, "zoo.md"), "w") as f:
     f.write(text + "\n")

@@ -84,6 +84,8 @@ class ModelConfig:
     flow_hidden_dims: hidden widths of each flow layer's autoregressive net.
     mmd_weight: lambda of the MMD term of `info_vae`.
     mmd_kernel: `rbf` or `imq` kernel of the MMD.
+    info_alpha: InfoVAE's alpha: the KL term is weighted by 1 - alpha
+      (0: the ELBO plus the MMD term; 1: the MMD-VAE, no KL).
     num_embeddings: `vq_vae` codebook size.
     embedding_dim: `vq_vae` code vector size.
     commitment_cost: `vq_vae` commitment loss weight.
@@ -117,6 +119,7 @@ class ModelConfig:
   flow_hidden_dims: Tuple[int, ...] = (64, 64)
   mmd_weight: float = 100.0
   mmd_kernel: str = "imq"
+  info_alpha: float = 0.0
   num_embeddings: int = 64
   embedding_dim: int = 16
   commitment_cost: float = 0.25
@@ -292,6 +295,9 @@ class RunConfig:
       raise ConfigError(
           f"--hidden_dims={','.join(map(str, self.model.hidden_dims))} "
           "must be positive integers, e.g. --hidden_dims=512,256.")
+    if not 0 <= self.model.info_alpha <= 1:
+      raise ConfigError(f"--info_alpha={self.model.info_alpha} must be in "
+                        "[0, 1].")
     for name, value in (("dropout", self.model.dropout),
                         ("validation_fraction", self.data.validation_fraction),
                         ("test_fraction", self.data.test_fraction),

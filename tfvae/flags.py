@@ -95,6 +95,9 @@ def define_flags():
   flags.DEFINE_float("mmd_weight", 100.0, "info_vae: weight of the MMD.")
   flags.DEFINE_enum("mmd_kernel", "imq", config_lib.MMD_KERNELS,
                     "info_vae: MMD kernel.")
+  flags.DEFINE_float("info_alpha", 0.0,
+                     "info_vae: KL weighted by 1 - alpha (0: ELBO + MMD; 1: "
+                     "MMD-VAE without KL).")
   flags.DEFINE_integer("num_embeddings", 64, "vq_vae: codebook size.")
   flags.DEFINE_integer("embedding_dim", 16, "vq_vae: code vector size.")
   flags.DEFINE_float("commitment_cost", 0.25, "vq_vae: commitment weight.")
@@ -167,6 +170,8 @@ def define_flags():
                "gamma", "eval_max_examples", "seed", "checkpoint_steps",
                "mmd_weight", "commitment_cost"):
     _non_negative(name)
+  flags.register_validator("info_alpha", lambda v: 0 <= v <= 1,
+                           message="--info_alpha must be in [0, 1].")
   for name in ("dropout", "validation_fraction", "test_fraction",
                "kl_cycle_ratio", "vq_ema_decay"):
     flags.register_validator(name, lambda v: 0 <= v < 1,

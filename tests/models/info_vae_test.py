@@ -52,20 +52,23 @@ def test_noise_shape():
   assert _model().noise_shape() == (2, 3)
 
 
-@pytest.mark.parametrize("kernel, weight", [("imq", 100.0), ("rbf", 7.0)])
-def test_loss_is_distortion_plus_weighted_mmd(kernel, weight):
-  model = _model(mmd_kernel=kernel, mmd_weight=weight)
+@pytest.mark.parametrize("kernel, weight, alpha", [
+    ("imq", 100.0, 0.0), ("rbf", 7.0, 0.25), ("imq", 3.0, 1.0)])
+def test_loss_is_distortion_plus_weighted_kl_and_mmd(kernel, weight, alpha):
+  model = _model(mmd_kernel=kernel, mmd_weight=weight, info_alpha=alpha)
   images = _images(8)
   noise = tf.random.stateless_normal([8, 2, 3], [1, 2])
-  # kl_weight does not enter the loss.
-  terms = model.compute_loss(images, noise, STEP, tf.constant(0.0),
+  kl_weight = 0.7
+  terms = model.compute_loss(images, noise, STEP, tf.constant(kl_weight),
                              training=False)
   z, _ = model.latent_sample(model.encode(images), noise[:, 0])
   divergence = float(mmd.mmd(z, noise[:, 1], kernel))
   np.testing.assert_allclose(terms["mmd"].numpy(), divergence, rtol=1e-5)
+  # loss = distortion + (1 - alpha) * kl_weight * KL + weight * MMD^2.
   np.testing.assert_allclose(
-      terms["loss"].numpy(), terms["distortion"].numpy() + weight * divergence,
-      rtol=1e-5)
+      terms["loss"].numpy(),
+      terms["distortion"].numpy() + weight * divergence
+      + (1 - alpha) * kl_weight * terms["rate"].numpy(), rtol=1e-5)
   # The reported ELBO uses the analytic KL, as for `vae`.
   kl = model.kl_per_dimension(images).numpy().sum(-1)
   np.testing.assert_allclose(terms["rate"].numpy(), kl, rtol=1e-5)

@@ -8,7 +8,7 @@ VARIANT_OPTIONS = (
     "beta", "capacity_max", "capacity_steps", "gamma", "free_bits",
     "iw_samples", "conditioning", "prior", "prior_components",
     "posterior_flow", "flow_layers", "flow_hidden_dims", "mmd_weight",
-    "mmd_kernel", "num_embeddings", "embedding_dim", "commitment_cost",
+    "mmd_kernel", "info_alpha", "num_embeddings", "embedding_dim", "commitment_cost",
     "vq_ema_decay", "code_prior_layers", "code_prior_channels")
 _DEFAULTS = ModelConfig()
 
