@@ -35,18 +35,9 @@ from tfvae import likelihoods
 from tfvae.errors import ConfigError
 from tfvae.models import registry
 from tfvae.models.vae import VAE
-from tfvae.networks import blocks
 from tfvae.networks import conv
 from tfvae.networks import pixelcnn
 from tfvae.networks import vector_quantizer
-
-
-def _conv_block(layer, batch_norm, activation):
-  layers = [layer]
-  if batch_norm:
-    layers.append(keras.layers.BatchNormalization())
-  layers.append(blocks.activation_layer(activation))
-  return layers
 
 
 class GridEncoder(keras.Model):
@@ -62,13 +53,7 @@ class GridEncoder(keras.Model):
   def __init__(self, embedding_dim, channels, activation="leaky_relu",
                batch_norm=True, **kwargs):
     super().__init__(**kwargs)
-    layers = []
-    for width in channels:
-      layers += _conv_block(
-          keras.layers.Conv2D(width, 3, strides=2, padding="same",
-                              use_bias=not batch_norm),
-          batch_norm, activation)
-    self.blocks = keras.Sequential(layers, name="blocks")
+    self.blocks = conv.downsampling_stack(channels, activation, batch_norm)
     self.to_code = keras.layers.Conv2D(embedding_dim, 1, name="to_code")
 
   def call(self, images, training=False):
@@ -91,23 +76,15 @@ class GridDecoder(keras.Model):
     super().__init__(**kwargs)
     height, width, image_channels = tuple(image_shape)
     grid_height, grid_width = grid_size(image_shape, len(channels))
-    layers = _conv_block(
+    first = conv.conv_block(
         keras.layers.Conv2D(channels[-1], 3, padding="same",
                             use_bias=not batch_norm),
         batch_norm, activation)
-    for width_out in reversed(channels):
-      layers += _conv_block(
-          keras.layers.Conv2DTranspose(width_out, 3, strides=2,
-                                       padding="same",
-                                       use_bias=not batch_norm),
-          batch_norm, activation)
-    self.blocks = keras.Sequential(layers, name="blocks")
+    self.blocks = conv.upsampling_stack(channels, activation, batch_norm,
+                                        first_layers=first)
     self.to_pixels = keras.layers.Conv2D(image_channels, 3, padding="same")
-    grown_height = grid_height * 2**len(channels)
-    grown_width = grid_width * 2**len(channels)
-    self.crop = keras.layers.Cropping2D((
-        ((grown_height - height) // 2, (grown_height - height + 1) // 2),
-        ((grown_width - width) // 2, (grown_width - width + 1) // 2)))
+    self.crop = conv.centre_crop(grid_height * 2**len(channels),
+                                 grid_width * 2**len(channels), height, width)
 
   def call(self, grid, training=False):
     """Args: grid: `[batch, h, w, D]` z_q. Returns: `[batch, H, W, C]` outputs

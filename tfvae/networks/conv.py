@@ -37,12 +37,54 @@ def default_channels(image_size):
   return tuple(channels)
 
 
-def _conv_block(layer, batch_norm, activation):
+def conv_block(layer, batch_norm, activation):
+  """`layer`, then [BatchNorm], then the activation, as a list of layers."""
   layers = [layer]
   if batch_norm:
     layers.append(keras.layers.BatchNormalization())
   layers.append(blocks.activation_layer(activation))
   return layers
+
+
+def downsampling_stack(channels, activation, batch_norm, name="blocks"):
+  """Stride-2 3x3 conv blocks, one per entry of `channels`, as a Sequential."""
+  layers = []
+  for width in channels:
+    layers += conv_block(
+        keras.layers.Conv2D(width, 3, strides=2, padding="same",
+                            use_bias=not batch_norm),
+        batch_norm, activation)
+  return keras.Sequential(layers, name=name)
+
+
+def upsampling_stack(channels, activation, batch_norm, first_layers=(),
+                     name="blocks"):
+  """`first_layers`, then stride-2 transposed conv blocks mirroring `channels`.
+
+  Args:
+    channels: the encoder's channel list; applied in reverse.
+    activation: `relu` or `leaky_relu`.
+    batch_norm: batch-normalize each block.
+    first_layers: layers applied before the first transposed convolution.
+    name: the Sequential's name.
+
+  Returns:
+    A `keras.Sequential` doubling height and width per entry of `channels`.
+  """
+  layers = list(first_layers)
+  for width in reversed(channels):
+    layers += conv_block(
+        keras.layers.Conv2DTranspose(width, 3, strides=2, padding="same",
+                                     use_bias=not batch_norm),
+        batch_norm, activation)
+  return keras.Sequential(layers, name=name)
+
+
+def centre_crop(grown_height, grown_width, height, width):
+  """A Cropping2D from `[grown_height, grown_width]` to `[height, width]`."""
+  return keras.layers.Cropping2D((
+      ((grown_height - height) // 2, (grown_height - height + 1) // 2),
+      ((grown_width - width) // 2, (grown_width - width + 1) // 2)))
 
 
 class ConvEncoder(keras.Model):
@@ -59,13 +101,7 @@ class ConvEncoder(keras.Model):
                batch_norm=True, **kwargs):
     super().__init__(**kwargs)
     self.latent_dim = latent_dim
-    layers = []
-    for width in channels:
-      layers += _conv_block(
-          keras.layers.Conv2D(width, 3, strides=2, padding="same",
-                              use_bias=not batch_norm),
-          batch_norm, activation)
-    self.blocks = keras.Sequential(layers, name="blocks")
+    self.blocks = downsampling_stack(channels, activation, batch_norm)
     self.flatten = keras.layers.Flatten()
     self.head = keras.layers.Dense(2 * latent_dim)
 
@@ -107,20 +143,11 @@ class ConvDecoder(keras.Model):
         self.start_height * self.start_width * channels[-1])
     self.reshape = keras.layers.Reshape(
         (self.start_height, self.start_width, channels[-1]))
-    layers = []
-    for width_out in reversed(channels):
-      layers += _conv_block(
-          keras.layers.Conv2DTranspose(width_out, 3, strides=2,
-                                       padding="same",
-                                       use_bias=not batch_norm),
-          batch_norm, activation)
-    self.blocks = keras.Sequential(layers, name="blocks")
+    self.blocks = upsampling_stack(channels, activation, batch_norm)
     self.to_pixels = keras.layers.Conv2D(image_channels, 3, padding="same")
-    grown_height = self.start_height * 2**len(channels)
-    grown_width = self.start_width * 2**len(channels)
-    self.crop = keras.layers.Cropping2D((
-        ((grown_height - height) // 2, (grown_height - height + 1) // 2),
-        ((grown_width - width) // 2, (grown_width - width + 1) // 2)))
+    self.crop = centre_crop(self.start_height * 2**len(channels),
+                            self.start_width * 2**len(channels), height,
+                            width)
 
   def call(self, z, training=False):
     """Maps codes to per-pixel likelihood parameters.
