@@ -6,25 +6,20 @@ import tensorflow as tf
 
 from tests.models import zoo_harness
 from tfvae import models
+from tests.models import tiny
 from tfvae.config import ModelConfig
 from tfvae.errors import ConfigError
 from tfvae.models import ae as ae_lib
 from tfvae.models import registry
 
-IMAGE_SHAPE = (4, 4, 1)
+IMAGE_SHAPE = tiny.IMAGE_SHAPE
 
 
 def _model(**overrides):
-  config = ModelConfig(**dict(dict(model="ae", hidden_dims=(8,),
-                                   latent_dim=3), **overrides))
-  model = models.build(config, IMAGE_SHAPE)
-  model.build_from_shape()
-  return model
+  return tiny.build("ae", latent_dim=3, **overrides)
 
 
-def _images(count, seed=0):
-  return tf.cast(tf.random.stateless_uniform((count,) + IMAGE_SHAPE,
-                                             [seed, 1]) > 0.5, tf.float32)
+_images = tiny.binary_images
 
 
 def test_rejects_variant_flags():

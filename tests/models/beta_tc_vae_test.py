@@ -4,23 +4,19 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.models import tiny
 from tests.models import zoo_harness
-from tfvae import models
 from tfvae.config import ModelConfig
 from tfvae.errors import ConfigError
 from tfvae.models import beta_tc_vae
 from tfvae.models import registry
 
-IMAGE_SHAPE = (4, 4, 1)
-STEP = tf.constant(0, tf.int64)
+IMAGE_SHAPE = tiny.IMAGE_SHAPE
+STEP = tiny.STEP
 
 
 def _model(**overrides):
-  config = ModelConfig(**dict(dict(model="beta_tc_vae", hidden_dims=(8,),
-                                   latent_dim=3), **overrides))
-  model = models.build(config, IMAGE_SHAPE)
-  model.build_from_shape()
-  return model
+  return tiny.build("beta_tc_vae", latent_dim=3, **overrides)
 
 
 def _logpdf(x, loc=0.0, scale=1.0):

@@ -6,26 +6,20 @@ import tensorflow as tf
 
 from tests.models import zoo_harness
 from tfvae import mmd
-from tfvae import models
+from tests.models import tiny
 from tfvae.config import ModelConfig
 from tfvae.errors import ConfigError
 from tfvae.models import registry
 
-IMAGE_SHAPE = (4, 4, 1)
-STEP = tf.constant(0, tf.int64)
+IMAGE_SHAPE = tiny.IMAGE_SHAPE
+STEP = tiny.STEP
 
 
 def _model(**overrides):
-  config = ModelConfig(**dict(dict(model="info_vae", hidden_dims=(8,),
-                                   latent_dim=3), **overrides))
-  model = models.build(config, IMAGE_SHAPE)
-  model.build_from_shape()
-  return model
+  return tiny.build("info_vae", latent_dim=3, **overrides)
 
 
-def _images(count):
-  return tf.cast(tf.random.stateless_uniform((count,) + IMAGE_SHAPE,
-                                             [0, 1]) > 0.5, tf.float32)
+_images = tiny.binary_images
 
 
 def test_rejects_flags_it_cannot_use():

@@ -4,27 +4,21 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.models import tiny
 from tests.models import zoo_harness
-from tfvae import models
 from tfvae.config import ModelConfig
 from tfvae.errors import ConfigError
 from tfvae.models import registry
 
-IMAGE_SHAPE = (4, 4, 1)
-STEP = tf.constant(0, tf.int64)
+IMAGE_SHAPE = tiny.IMAGE_SHAPE
+STEP = tiny.STEP
 
 
 def _model(**overrides):
-  config = ModelConfig(**dict(dict(model="iwae", hidden_dims=(8,),
-                                   latent_dim=2), **overrides))
-  model = models.build(config, IMAGE_SHAPE)
-  model.build_from_shape()
-  return model
+  return tiny.build("iwae", latent_dim=2, **overrides)
 
 
-def _images(count):
-  return tf.cast(tf.random.stateless_uniform((count,) + IMAGE_SHAPE,
-                                             [0, 1]) > 0.5, tf.float32)
+_images = tiny.binary_images
 
 
 def test_rejects_flags_it_cannot_use():
