@@ -90,7 +90,7 @@ def main(argv):
     sys.exit(f"export_latency: error: {e} (make train creates the "
              "quickstart run)")
   print(f"{_MODEL_DIR.value}: {config.model.model}, step {step}, "
-        f"{model.image_shape}, latent {model.latent_dim}; TF "
+        f"{model.data_shape}, latent {model.latent_dim}; TF "
         f"{tf.__version__}, {os.cpu_count()} CPUs")
   rows, sizes = [], []
   with tempfile.TemporaryDirectory() as tmp:

@@ -48,20 +48,20 @@ _THREADS = flags.DEFINE_integer(
     "threads", 0, "TF intra-op threads (inter-op 1); 0 keeps TF's default.")
 
 SETUPS = {
-    "mlp": dict(image_shape=(28, 28, 1), batch_size=128,
+    "mlp": dict(data_shape=(28, 28, 1), batch_size=128,
                 model=config_lib.ModelConfig(hidden_dims=(400,),
                                              latent_dim=20)),
-    "conv": dict(image_shape=(64, 64, 3), batch_size=64,
+    "conv": dict(data_shape=(64, 64, 3), batch_size=64,
                  model=config_lib.ModelConfig(encoder="conv", decoder="conv",
                                               latent_dim=128,
                                               likelihood="gaussian")),
 }
 
 
-def synthetic_data(image_shape, count):
+def synthetic_data(data_shape, count):
   """Random uint8 images; throughput does not depend on their content."""
   images = np.random.default_rng(0).integers(
-      0, 256, (count,) + image_shape, dtype=np.uint8)
+      0, 256, (count,) + data_shape, dtype=np.uint8)
   return Data(images, None, images[:0], None, images[:8], None, None,
               "synthetic")
 
@@ -69,7 +69,7 @@ def synthetic_data(image_shape, count):
 def forward_flops(trainer, batch_size):
   """Floating point operations of one forward pass of the loss."""
   model = trainer.model
-  images = tf.TensorSpec((batch_size,) + model.image_shape, tf.float32)
+  images = tf.TensorSpec((batch_size,) + model.data_shape, tf.float32)
   noise = tf.TensorSpec((batch_size,) + tuple(model.noise_shape()),
                         tf.float32)
   loss = tf.function(lambda x, e: model.compute_loss(
@@ -98,7 +98,7 @@ def measure(name, steps):
               jit_compile=_JIT.value, progress=False),
           data=config_lib.DataConfig(validation_fraction=0.0)).validate()
       count = batch * (steps + first_loop)
-      trainer = Trainer(config, synthetic_data(setup["image_shape"],
+      trainer = Trainer(config, synthetic_data(setup["data_shape"],
                                                min(count, 60_000)))
       if flops is None:
         flops = 3 * forward_flops(trainer, batch)
@@ -107,7 +107,7 @@ def measure(name, steps):
       print(f"{name} repeat {repeat + 1}: {per_repeat[-1]:9.0f} img/s  "
             f"{per_repeat[-1] / batch * flops / 1e9:6.1f} GFLOP/s", flush=True)
   median = statistics.median(per_repeat)
-  print(f"{name}: batch {batch}, {setup['image_shape']}, "
+  print(f"{name}: batch {batch}, {setup['data_shape']}, "
         f"{flops / 1e6:.1f} MFLOP/step (3x forward); median {median:.0f} "
         f"img/s, {median / batch * flops / 1e9:.1f} GFLOP/s, "
         f"{1e3 * batch / median:.2f} ms/step")

@@ -138,5 +138,5 @@ def test_from_dict_inverts_asdict_through_json():
       train=TrainConfig(batch_size=16, seed=3),
       eval=EvalConfig(eval_iw_samples=50))
   values = json.loads(json.dumps(dataclasses.asdict(config)))
-  values["image_shape"] = [28, 28, 1]  # Extra keys are ignored.
+  values["data_shape"] = [28, 28, 1]  # Extra keys are ignored.
   assert RunConfig.from_dict(values) == config

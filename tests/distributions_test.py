@@ -56,7 +56,7 @@ def test_standard_normal_shapes_and_values():
                              rtol=1e-6)
 
 
-def test_bernoulli_image_shapes_and_log_prob():
+def test_bernoulli_data_shapes_and_log_prob():
   rng = np.random.default_rng(2)
   logits = rng.normal(scale=3.0, size=(2, 4, 5, 3)).astype(np.float32)
   x = (rng.random((2, 4, 5, 3)) < 0.5).astype(np.float32)
@@ -79,7 +79,7 @@ def test_bernoulli_image_log_prob_of_grey_values_is_cross_entropy():
 
 
 @pytest.mark.parametrize("scale_shape", [(4, 4, 1), (3, 4, 4, 1)])
-def test_gaussian_image_shapes_and_log_prob(scale_shape):
+def test_gaussian_data_shapes_and_log_prob(scale_shape):
   rng = np.random.default_rng(3)
   loc = rng.random((3, 4, 4, 1)).astype(np.float32)
   scale = rng.uniform(0.05, 0.5, size=scale_shape).astype(np.float32)

@@ -11,7 +11,7 @@ from typing import Optional, Tuple
 
 from tfvae.errors import ConfigError
 
-LIKELIHOODS = ("bernoulli", "gaussian")
+LIKELIHOODS = ("bernoulli", "gaussian", "tabular")
 NETWORKS = ("mlp", "conv")
 ACTIVATIONS = ("relu", "leaky_relu")
 KL_SCHEDULES = ("constant", "linear", "sigmoid", "cyclical")
@@ -37,6 +37,9 @@ class DataConfig:
     binarize: binarize images for Bernoulli likelihoods (dynamically for
       training, once with a fixed seed for evaluation).
     download: try `keras.datasets` when nothing is found locally.
+    categorical_columns: `csv` columns read as categories (strings or
+      integers); their vocabulary comes from the training split.
+    label_column: `csv` column holding class labels (not a model input).
   """
   dataset: str = "fashion_mnist"
   data_dir: Optional[str] = None
@@ -45,6 +48,8 @@ class DataConfig:
   test_fraction: float = 0.2
   binarize: bool = True
   download: bool = True
+  categorical_columns: Tuple[str, ...] = ()
+  label_column: Optional[str] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +68,9 @@ class ModelConfig:
     batch_norm: batch normalization after hidden layers; None means the
       network's default (off for `mlp`, on for `conv`).
     dropout: dropout rate after hidden MLP layers.
-    likelihood: p(x|z) family, one of `LIKELIHOODS`.
+    likelihood: p(x|z) family, one of `LIKELIHOODS`; `tabular` is one
+      likelihood per column of vector data (Gaussian, Bernoulli or
+      categorical).
     gaussian_scale: fixed (or initial, when learned) per-pixel std. deviation
       of the Gaussian likelihood.
     learn_gaussian_scale: learn a per-pixel scale instead of fixing it.
@@ -325,7 +332,8 @@ class RunConfig:
                      "export": ExportConfig}[name]
       known = {f.name for f in dataclasses.fields(section_cls)}
       fields = {k: v for k, v in values.get(name, {}).items() if k in known}
-      for name_of_tuple in ("hidden_dims", "flow_hidden_dims"):
+      for name_of_tuple in ("hidden_dims", "flow_hidden_dims",
+                            "categorical_columns"):
         if name_of_tuple in fields:
           fields[name_of_tuple] = tuple(fields[name_of_tuple])
       kwargs[name] = section_cls(**fields)

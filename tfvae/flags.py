@@ -30,7 +30,8 @@ def define_flags():
     return
   # Data.
   flags.DEFINE_string("dataset", "fashion_mnist",
-                      "mnist, fashion_mnist, cifar10, npz or image_folder.")
+                      "mnist, fashion_mnist, cifar10, npz, image_folder or "
+                      "csv.")
   flags.DEFINE_string(
       "data_dir", None,
       "Folder to look in first for the dataset's files; for npz a .npz file "
@@ -46,6 +47,10 @@ def define_flags():
                     "in training, once with a fixed seed for evaluation).")
   flags.DEFINE_bool("download", True,
                     "Try keras.datasets when no local copy is found.")
+  flags.DEFINE_list("categorical_columns", [],
+                    "csv: columns read as categories (e.g. colour,city).")
+  flags.DEFINE_string("label_column", None,
+                      "csv: the column holding class labels.")
   # Model.
   flags.DEFINE_string("model", "vae", "Registered model variant.")
   flags.DEFINE_integer("latent_dim", 20, "Number of latent dimensions.")
@@ -63,7 +68,8 @@ def define_flags():
                     "(conv).")
   flags.DEFINE_float("dropout", 0.0, "Dropout rate after hidden MLP layers.")
   flags.DEFINE_enum("likelihood", "bernoulli", config_lib.LIKELIHOODS,
-                    "p(x|z): bernoulli (binary images) or gaussian.")
+                    "p(x|z): bernoulli (binary data), gaussian, or tabular "
+                    "(one likelihood per csv column).")
   flags.DEFINE_float("gaussian_scale", 0.1,
                      "Fixed (or initial, if learned) Gaussian pixel std.")
   flags.DEFINE_bool("learn_gaussian_scale", False,
@@ -202,7 +208,8 @@ def from_flags():
       "hidden_dims": tuple(int(d) for d in FLAGS.hidden_dims),
       "flow_hidden_dims": tuple(int(d) for d in FLAGS.flow_hidden_dims)})
   return config_lib.RunConfig(
-      data=_section(config_lib.DataConfig),
+      data=_section(config_lib.DataConfig, {
+          "categorical_columns": tuple(FLAGS.categorical_columns)}),
       model=model,
       train=_section(config_lib.TrainConfig),
       eval=_section(config_lib.EvalConfig),

@@ -34,28 +34,28 @@ class GaussianLikelihood(keras.layers.Layer):
   """Independent Gaussian pixels with sigmoid means and a per-pixel scale.
 
   Args:
-    image_shape: `(H, W, C)`.
+    data_shape: `(H, W, C)`.
     scale: the fixed scale, or the initial scale when learned.
     learn_scale: learn one scale per pixel.
   """
 
-  def __init__(self, image_shape, scale, learn_scale=False, **kwargs):
+  def __init__(self, data_shape, scale, learn_scale=False, **kwargs):
     super().__init__(**kwargs)
-    self.image_shape = tuple(image_shape)
+    self.data_shape = tuple(data_shape)
     self.learn_scale = learn_scale
     self.initial_scale = scale
     if learn_scale:
       # softplus(raw) + min = scale at initialization.
       raw = math.log(math.expm1(scale - _MIN_SCALE))
       self.raw_scale = self.add_weight(
-          name="raw_scale", shape=self.image_shape,
+          name="raw_scale", shape=self.data_shape,
           initializer=keras.initializers.Constant(raw))
 
   def pixel_scale(self):
     """`[H, W, C]` positive standard deviations."""
     if self.learn_scale:
       return tf.nn.softplus(self.raw_scale) + _MIN_SCALE
-    return tf.fill(self.image_shape, tf.constant(self.initial_scale,
+    return tf.fill(self.data_shape, tf.constant(self.initial_scale,
                                                  tf.float32))
 
   def call(self, outputs):
@@ -71,9 +71,9 @@ class GaussianLikelihood(keras.layers.Layer):
     return distributions.gaussian_image(params["loc"], params["scale"])
 
 
-def build_likelihood(config, image_shape):
+def build_likelihood(config, data_shape):
   """The head for `config.likelihood` (`bernoulli` or `gaussian`)."""
   if config.likelihood == "gaussian":
-    return GaussianLikelihood(image_shape, config.gaussian_scale,
+    return GaussianLikelihood(data_shape, config.gaussian_scale,
                               config.learn_gaussian_scale, name="likelihood")
   return BernoulliLikelihood(name="likelihood")

@@ -112,12 +112,12 @@ class MixtureOfGaussiansPrior(keras.layers.Layer):
 
   Args:
     config: a `ModelConfig` (`latent_dim`, `prior_components` = K).
-    image_shape: unused.
+    data_shape: unused.
   """
 
-  def __init__(self, config, image_shape, **kwargs):
+  def __init__(self, config, data_shape, **kwargs):
     super().__init__(**kwargs)
-    del image_shape
+    del data_shape
     self.latent_dim = config.latent_dim
     self.num_components = config.prior_components
     shape = (self.num_components, self.latent_dim)
@@ -176,17 +176,17 @@ class VampPrior(keras.layers.Layer):
 
   Args:
     config: a `ModelConfig` (`latent_dim`, `prior_components` = K).
-    image_shape: `(H, W, C)` of the pseudo-inputs.
+    data_shape: `(H, W, C)` of the pseudo-inputs.
   """
 
-  def __init__(self, config, image_shape, **kwargs):
+  def __init__(self, config, data_shape, **kwargs):
     super().__init__(**kwargs)
     self.latent_dim = config.latent_dim
     self.num_components = config.prior_components
-    self.image_shape = tuple(image_shape)
+    self.data_shape = tuple(data_shape)
     self.raw_pseudo_inputs = self.add_weight(
         name="raw_pseudo_inputs",
-        shape=(self.num_components,) + self.image_shape,
+        shape=(self.num_components,) + self.data_shape,
         initializer=keras.initializers.RandomNormal(stddev=0.5))
     self.built = True
 
@@ -235,12 +235,12 @@ class VampPrior(keras.layers.Layer):
     return inputs
 
 
-def build_prior(config, image_shape):
+def build_prior(config, data_shape):
   """The prior layer for `config.prior`.
 
   Args:
     config: a `ModelConfig`.
-    image_shape: `(H, W, C)` (a VampPrior's pseudo-inputs are images).
+    data_shape: `(H, W, C)` (a VampPrior's pseudo-inputs are images).
 
   Returns:
     A prior layer.
@@ -253,5 +253,5 @@ def build_prior(config, image_shape):
                       f"{', '.join(sorted(_PRIOR_CLASSES))}.")
   if config.prior == "normal":
     return StandardNormalPrior(config.latent_dim, name="prior")
-  return _PRIOR_CLASSES[config.prior](config, image_shape, name="prior")
+  return _PRIOR_CLASSES[config.prior](config, data_shape, name="prior")
 

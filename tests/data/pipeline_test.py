@@ -204,7 +204,7 @@ def test_prepare_holds_out_validation_deterministically():
                                 first.train_y)
   np.testing.assert_array_equal(first.validation_x[:, 0, 0, 0] // 10,
                                 first.validation_y)
-  assert first.image_shape == (2, 2, 1)
+  assert first.data_shape == (2, 2, 1)
   assert first.num_classes == 20
 
 

@@ -212,7 +212,7 @@ def test_failed_tflite_check_publishes_nothing(export_dir, bernoulli,
 
 def _clone_with_nan_weights(trained):
   from tfvae import models  # pylint: disable=g-import-not-at-top
-  clone = models.build(trained.config.model, trained.image_shape)
+  clone = models.build(trained.config.model, trained.data_shape)
   clone.build_from_shape()
   for variable in clone.weights:
     variable.assign(np.full(variable.shape, np.nan, np.float32))

@@ -100,8 +100,8 @@ class TrainedModel:
     return self.export.version_dir
 
   @property
-  def image_shape(self):
-    return tuple(self.model.image_shape)
+  def data_shape(self):
+    return tuple(self.model.data_shape)
 
 
 def train_and_export(name, model_config, data_path, root):
@@ -122,14 +122,14 @@ def train_and_export(name, model_config, data_path, root):
                       config.train.model_dir, export)
 
 
-def fixed_inputs(image_shape, latent_dim=LATENT_DIM, batch_size=3, seed=0):
+def fixed_inputs(data_shape, latent_dim=LATENT_DIM, batch_size=3, seed=0):
   """Fixed numpy inputs for every signature (same for every process).
 
   Returns:
     Dict signature name -> dict input name -> numpy array.
   """
   rng = np.random.default_rng(seed)
-  x = rng.uniform(size=(batch_size,) + tuple(image_shape)).astype(np.float32)
+  x = rng.uniform(size=(batch_size,) + tuple(data_shape)).astype(np.float32)
   z = rng.standard_normal((batch_size, latent_dim)).astype(np.float32)
   return {
       "reconstruct": {"x": x},

@@ -32,7 +32,7 @@ class GraphLoaderRun:
     self.inputs = {}
     manifest = {}
     for name, trained in all_trained.items():
-      self.inputs[name] = export_utils.fixed_inputs(trained.image_shape)
+      self.inputs[name] = export_utils.fixed_inputs(trained.data_shape)
       inputs_dir = os.path.join(folder, name, "inputs")
       for signature, values in self.inputs[name].items():
         os.makedirs(os.path.join(inputs_dir, signature))
@@ -80,7 +80,7 @@ def test_graph_loader_finds_every_signature(graph_run, model_name):
 @pytest.mark.parametrize("model_name", conftest.MODEL_NAMES)
 def test_signature_inputs(graph_run, model_name):
   report = graph_run.result["models"][model_name]
-  height, width, channels = graph_run.trained[model_name].image_shape
+  height, width, channels = graph_run.trained[model_name].data_shape
   image = {"dtype": "float32", "shape": [-1, height, width, channels]}
   scalar = {"dtype": "int32", "shape": []}
 
@@ -133,7 +133,7 @@ def test_graph_loader_equals_in_memory_model(graph_run, model_name,
 
 @pytest.mark.parametrize("model_name", conftest.MODEL_NAMES)
 def test_graph_loader_output_shapes(graph_run, model_name):
-  shape = graph_run.trained[model_name].image_shape
+  shape = graph_run.trained[model_name].data_shape
   assert graph_run.outputs(model_name, "sample")["images"].shape == (
       (5,) + shape)
   assert graph_run.outputs(model_name, "reconstruct")["images"].shape == (

@@ -109,7 +109,7 @@ def test_decode_matches_saved_model(converted, quantization):
 
 @pytest.mark.parametrize("quantization", QUANTIZATIONS)
 def test_encode_matches_saved_model(converted, quantization):
-  x = _images(converted.trained.image_shape, 4)
+  x = _images(converted.trained.data_shape, 4)
   got = converted.interpreter(quantization).get_signature_runner("encode")(
       x=x)
   _assert_close(got, converted.saved("encode", x=x), TOLERANCE[quantization],
@@ -127,7 +127,7 @@ def test_decode_matches_in_memory_model(converted):
 @pytest.mark.parametrize("quantization", QUANTIZATIONS)
 def test_sample_images_valid(converted, quantization):
   runner = converted.interpreter(quantization).get_signature_runner("sample")
-  shape = converted.trained.image_shape
+  shape = converted.trained.data_shape
   for num_samples in (1, 3, 17):
     images = runner(num_samples=np.int32(num_samples),
                     seed=np.int32(4))["images"]
@@ -182,7 +182,7 @@ def test_decode_after_batch_size_changes(converted):
 def test_encode_after_batch_size_changes(converted):
   runner = converted.interpreter("none").get_signature_runner("encode")
   for batch_size in (1, 4, 2):
-    x = _images(converted.trained.image_shape, batch_size, seed=batch_size)
+    x = _images(converted.trained.data_shape, batch_size, seed=batch_size)
     _assert_close(runner(x=x), converted.saved("encode", x=x),
                   TOLERANCE["none"], f"encode batch {batch_size}")
 
@@ -206,7 +206,7 @@ def test_resize_tensor_input_and_allocate_tensors(converted):
     if signature == "decode":
       inputs = {"z": _latents(batch_size, seed=batch_size)}
     else:
-      inputs = {"x": _images(converted.trained.image_shape, batch_size,
+      inputs = {"x": _images(converted.trained.data_shape, batch_size,
                              seed=batch_size)}
     (detail,) = input_details
     (value,) = inputs.values()
@@ -229,7 +229,7 @@ def test_decode_depends_on_z(converted):
 def test_weights_are_the_trained_ones(converted, tmp_path):
   """A freshly initialised model of the same config decodes differently."""
   trained = converted.trained
-  fresh = models.build(trained.config.model, trained.image_shape)
+  fresh = models.build(trained.config.model, trained.data_shape)
   fresh.build_from_shape()
   saved_model_dir = str(tmp_path / "fresh")
   signatures.build_archive(fresh).write_out(saved_model_dir, verbose=False)

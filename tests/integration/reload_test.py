@@ -23,7 +23,7 @@ def test_reloaded_config_and_step(reloaded, shapes_dir):
   assert config.model.latent_dim == 8
   assert config.model.hidden_dims == (128,)
   assert config.data.data_dir == shapes_dir
-  assert model.image_shape == (28, 28, 1)
+  assert model.data_shape == (28, 28, 1)
 
 
 def test_reloaded_model_reproduces_test_metrics(reloaded, bernoulli_run):

@@ -128,7 +128,7 @@ def test_samples_vary_and_look_like_data(run):
 def test_checkpoint_carries_fitted_gaussian(run):
   model = run.model
   assert not np.allclose(model.code_scale_tril.numpy(), np.eye(4))
-  fresh = models.build(model.config, model.image_shape)
+  fresh = models.build(model.config, model.data_shape)
   fresh.build_from_shape()
   latest = run.result.trainer.manager.latest_checkpoint
   tf.train.Checkpoint(model=fresh).restore(latest).expect_partial()

@@ -9,25 +9,25 @@ from tfvae.networks import mlp
 SHAPES = [(28, 28, 1), (32, 32, 3), (64, 64, 3)]
 
 
-@pytest.mark.parametrize("image_shape", SHAPES)
-def test_encoder_shapes(image_shape):
+@pytest.mark.parametrize("data_shape", SHAPES)
+def test_encoder_shapes(data_shape):
   encoder = mlp.MLPEncoder(5, hidden_dims=(16,))
-  images = np.random.default_rng(0).random((3,) + image_shape).astype(
+  images = np.random.default_rng(0).random((3,) + data_shape).astype(
       np.float32)
   loc, scale = encoder(images)
   assert tuple(loc.shape) == (3, 5)
   assert tuple(scale.shape) == (3, 5)
   assert np.all(np.asarray(scale) > 0)
   # The first Dense sees the flattened image.
-  assert tuple(encoder.hidden.layers[0].kernel.shape) == (int(np.prod(image_shape)),
+  assert tuple(encoder.hidden.layers[0].kernel.shape) == (int(np.prod(data_shape)),
                                                    16)
 
 
-@pytest.mark.parametrize("image_shape", SHAPES)
-def test_decoder_shapes(image_shape):
-  decoder = mlp.MLPDecoder(image_shape, hidden_dims=(16,))
+@pytest.mark.parametrize("data_shape", SHAPES)
+def test_decoder_shapes(data_shape):
+  decoder = mlp.MLPDecoder(data_shape, hidden_dims=(16,))
   z = np.random.default_rng(1).normal(size=(3, 5)).astype(np.float32)
-  assert tuple(decoder(z).shape) == (3,) + image_shape
+  assert tuple(decoder(z).shape) == (3,) + data_shape
 
 
 def test_encoder_scale_positive_for_extreme_inputs():

@@ -31,7 +31,7 @@ def test_write_config_writes_json(tmp_path, saved):
   assert saved_dict["model"]["latent_dim"] == 8
   assert saved_dict["model"]["hidden_dims"] == [64, 32]
   assert saved_dict["train"]["batch_size"] == 32
-  assert saved_dict["image_shape"] == [28, 28, 1]
+  assert saved_dict["data_shape"] == [28, 28, 1]
   assert saved_dict["num_classes"] == 10
   assert os.listdir(tmp_path) == [run_state.CONFIG_FILE]
 

@@ -45,7 +45,7 @@ class Data:
   source: str
 
   @property
-  def image_shape(self) -> Tuple[int, int, int]:
+  def data_shape(self) -> Tuple[int, int, int]:
     return tuple(int(d) for d in self.train_x.shape[1:])
 
 

@@ -41,7 +41,7 @@ def signature_functions(model):
     Dict of name -> `tf.function` with an input signature; `reconstruct`
     comes first (it becomes `serving_default`).
   """
-  height, width, channels = model.image_shape
+  height, width, channels = model.data_shape
   x_spec = tf.TensorSpec([None, height, width, channels], tf.float32, "x")
   count_spec = tf.TensorSpec([], tf.int32, "num_samples")
   seed_spec = tf.TensorSpec([], tf.int32, "seed")
@@ -132,7 +132,7 @@ def example_inputs(model, batch_size=2):
   Returns:
     Dict of signature name -> dict of input name -> tensor.
   """
-  height, width, channels = model.image_shape
+  height, width, channels = model.data_shape
   x = tf.fill([batch_size, height, width, channels], 0.5)
   spec = model.decode_input_spec()
   z = tf.zeros([batch_size] + spec.shape.as_list()[1:], spec.dtype)

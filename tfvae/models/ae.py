@@ -59,8 +59,8 @@ class AE(VAE):
   has_likelihood_bound = False
   OPTIONS = frozenset()
 
-  def __init__(self, config, image_shape, num_classes=None, **kwargs):
-    super().__init__(config, image_shape, num_classes, **kwargs)
+  def __init__(self, config, data_shape, num_classes=None, **kwargs):
+    super().__init__(config, data_shape, num_classes, **kwargs)
     self.code_mean = self.add_weight(
         name="code_mean", shape=(self.latent_dim,), initializer="zeros",
         trainable=False)

@@ -52,7 +52,7 @@ class CVAE(VAE):
 
   Args:
     config: a `ModelConfig` (`conditioning` is `add` or `concat`).
-    image_shape: `(H, W, C)` of the data.
+    data_shape: `(H, W, C)` of the data.
     num_classes: number of labels K in the data; required.
 
   Raises:
@@ -62,15 +62,15 @@ class CVAE(VAE):
   conditional = True
   OPTIONS = GAUSSIAN_LATENT_OPTIONS | {"conditioning"}
 
-  def __init__(self, config, image_shape, num_classes=None, **kwargs):
+  def __init__(self, config, data_shape, num_classes=None, **kwargs):
     if num_classes is None or num_classes < 1:
       raise ConfigError(
           f"--model={config.model} needs class labels, but the data has "
           "none (num_classes is None); use a labelled dataset or another "
           "--model.")
     self.conditioning = config.conditioning
-    super().__init__(config, image_shape, num_classes=num_classes, **kwargs)
-    height, width, channels = self.image_shape
+    super().__init__(config, data_shape, num_classes=num_classes, **kwargs)
+    height, width, channels = self.data_shape
     if self.conditioning == "add":
       self.image_embedding = keras.layers.Embedding(
           num_classes, height * width * channels, name="image_embedding")
@@ -82,10 +82,10 @@ class CVAE(VAE):
 
   def encoder_input_shape(self):
     """The image plus one one-hot plane per class with `concat`."""
-    height, width, channels = self.image_shape
+    height, width, channels = self.data_shape
     if self.conditioning == "concat":
       return (height, width, channels + self.num_classes)
-    return self.image_shape
+    return self.data_shape
 
   @classmethod
   def check_config(cls, config):
@@ -119,7 +119,7 @@ class CVAE(VAE):
       inputs = tf.concat([images, planes], axis=-1)
     else:
       shift = tf.reshape(self.image_embedding(labels),
-                         [-1] + list(self.image_shape))
+                         [-1] + list(self.data_shape))
       inputs = images + tf.cast(shift, images.dtype)
     loc, scale = self.encoder(inputs, training=training)
     return {"loc": loc, "scale": scale}

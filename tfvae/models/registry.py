@@ -62,16 +62,16 @@ def check_options(config):
   cls.check_config(config)
 
 
-def build(config, image_shape, num_classes=None):
+def build(config, data_shape, num_classes=None):
   """Checks `config` against the variant and builds its (unbuilt) model.
 
   Args:
     config: a `ModelConfig`.
-    image_shape: `(H, W, C)` of the data.
+    data_shape: `(H, W, C)` of the data.
     num_classes: number of labels in the data, or None.
 
   Returns:
     The model; call `build_from_shape()` to create its variables.
   """
   check_options(config)
-  return get(config.model)(config, image_shape, num_classes=num_classes)
+  return get(config.model)(config, data_shape, num_classes=num_classes)

@@ -54,7 +54,7 @@ class VAE(keras.Model):
 
   Args:
     config: a `ModelConfig`.
-    image_shape: `(H, W, C)` of the data.
+    data_shape: `(H, W, C)` of the data.
     num_classes: number of labels in the data, or None.
   """
 
@@ -62,16 +62,16 @@ class VAE(keras.Model):
   has_likelihood_bound = True
   OPTIONS = GAUSSIAN_LATENT_OPTIONS
 
-  def __init__(self, config, image_shape, num_classes=None, **kwargs):
+  def __init__(self, config, data_shape, num_classes=None, **kwargs):
     super().__init__(name=config.model, **kwargs)
     self.config = config
-    self.image_shape = tuple(image_shape)
+    self.data_shape = tuple(data_shape)
     self.latent_dim = config.latent_dim
     self.num_classes = num_classes
     self.encoder = factory.build_encoder(config, self.encoder_input_shape())
-    self.decoder = factory.build_decoder(config, self.image_shape)
-    self.likelihood = likelihoods.build_likelihood(config, self.image_shape)
-    self.latent_prior = priors.build_prior(config, self.image_shape)
+    self.decoder = factory.build_decoder(config, self.data_shape)
+    self.likelihood = likelihoods.build_likelihood(config, self.data_shape)
+    self.latent_prior = priors.build_prior(config, self.data_shape)
     self.posterior_flow = flows.build_flow(config)
 
   @classmethod
@@ -88,7 +88,7 @@ class VAE(keras.Model):
 
   def encoder_input_shape(self):
     """`(H, W, C')` of what the encoder reads (hook; `cvae` adds channels)."""
-    return self.image_shape
+    return self.data_shape
 
   def build(self, input_shape):
     """Nothing to create here: each network builds on its first call."""
@@ -96,7 +96,7 @@ class VAE(keras.Model):
 
   def build_from_shape(self):
     """Creates every variable by running the networks once on zeros."""
-    images = tf.zeros((1,) + self.image_shape)
+    images = tf.zeros((1,) + self.data_shape)
     labels = tf.zeros([1], tf.int32) if self.conditional else None
     self(images)
     self.compute_loss(images, tf.zeros((1,) + tuple(self.noise_shape())),

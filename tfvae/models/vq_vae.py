@@ -65,17 +65,17 @@ class GridDecoder(keras.Model):
   """`[batch, h, w, D]` grid -> transposed conv blocks -> `[batch, H, W, C]`.
 
   Args:
-    image_shape: `(H, W, C)` of the images to produce.
+    data_shape: `(H, W, C)` of the images to produce.
     channels: the encoder's channel list (the decoder mirrors it).
     activation: `relu` or `leaky_relu`.
     batch_norm: batch-normalize each block.
   """
 
-  def __init__(self, image_shape, channels, activation="leaky_relu",
+  def __init__(self, data_shape, channels, activation="leaky_relu",
                batch_norm=True, **kwargs):
     super().__init__(**kwargs)
-    height, width, image_channels = tuple(image_shape)
-    grid_height, grid_width = grid_size(image_shape, len(channels))
+    height, width, image_channels = tuple(data_shape)
+    grid_height, grid_width = grid_size(data_shape, len(channels))
     first = conv.conv_block(
         keras.layers.Conv2D(channels[-1], 3, padding="same",
                             use_bias=not batch_norm),
@@ -92,9 +92,9 @@ class GridDecoder(keras.Model):
     return self.crop(self.to_pixels(self.blocks(grid, training=training)))
 
 
-def grid_size(image_shape, num_blocks):
+def grid_size(data_shape, num_blocks):
   """`(h, w)` of the code grid after `num_blocks` stride-2 `same` convs."""
-  height, width = image_shape[0], image_shape[1]
+  height, width = data_shape[0], data_shape[1]
   for _ in range(num_blocks):
     height, width = math.ceil(height / 2), math.ceil(width / 2)
   return height, width
@@ -106,7 +106,7 @@ class VQVAE(VAE):
 
   Args:
     config: a `ModelConfig` (`encoder` and `decoder` must be `conv`).
-    image_shape: `(H, W, C)` of the data.
+    data_shape: `(H, W, C)` of the data.
     num_classes: number of labels in the data (unused).
   """
 
@@ -115,24 +115,24 @@ class VQVAE(VAE):
                        "vq_ema_decay", "code_prior_layers",
                        "code_prior_channels"})
 
-  def __init__(self, config, image_shape, num_classes=None, **kwargs):
+  def __init__(self, config, data_shape, num_classes=None, **kwargs):
     # The Gaussian-latent parts VAE.__init__ builds (posterior networks,
     # prior, flow) have no use here, so only keras.Model is initialized.
     keras.Model.__init__(self, name=config.model, **kwargs)  # pylint: disable=non-parent-init-called
     self.config = config
-    self.image_shape = tuple(image_shape)
+    self.data_shape = tuple(data_shape)
     self.num_classes = num_classes
-    channels = config.hidden_dims or conv.default_channels(image_shape[0])
+    channels = config.hidden_dims or conv.default_channels(data_shape[0])
     activation = config.activation or "leaky_relu"
     batch_norm = True if config.batch_norm is None else config.batch_norm
-    self.grid_shape = grid_size(self.image_shape, len(channels))
+    self.grid_shape = grid_size(self.data_shape, len(channels))
     self.embedding_dim = config.embedding_dim
     self.num_embeddings = config.num_embeddings
     # The continuous code of `encode_code`: the flattened z_e grid.
     self.latent_dim = math.prod(self.grid_shape) * config.embedding_dim
     self.encoder = GridEncoder(config.embedding_dim, tuple(channels),
                                activation, batch_norm, name="encoder")
-    self.decoder = GridDecoder(self.image_shape, tuple(channels), activation,
+    self.decoder = GridDecoder(self.data_shape, tuple(channels), activation,
                                batch_norm, name="decoder")
     self.quantizer = vector_quantizer.VectorQuantizer(
         config.num_embeddings, config.embedding_dim, config.commitment_cost,
@@ -140,7 +140,7 @@ class VQVAE(VAE):
     self.code_prior = pixelcnn.PixelCNN(
         config.num_embeddings, config.code_prior_layers,
         config.code_prior_channels, name="code_prior")
-    self.likelihood = likelihoods.build_likelihood(config, self.image_shape)
+    self.likelihood = likelihoods.build_likelihood(config, self.data_shape)
 
   @classmethod
   def check_config(cls, config):

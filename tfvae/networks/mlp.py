@@ -51,7 +51,7 @@ class MLPDecoder(keras.Model):
   """z -> hidden layers -> one unconstrained value per pixel.
 
   Args:
-    image_shape: `(H, W, C)` of the images to produce.
+    data_shape: `(H, W, C)` of the images to produce.
     hidden_dims: hidden widths, listed input side first as for the encoder;
       the decoder applies them in reverse (e.g. 512,256 -> 256, 512).
     activation: `relu` or `leaky_relu`.
@@ -59,14 +59,14 @@ class MLPDecoder(keras.Model):
     dropout: dropout rate after hidden layers.
   """
 
-  def __init__(self, image_shape, hidden_dims=DEFAULT_HIDDEN_DIMS,
+  def __init__(self, data_shape, hidden_dims=DEFAULT_HIDDEN_DIMS,
                activation="relu", batch_norm=False, dropout=0.0, **kwargs):
     super().__init__(**kwargs)
-    self.image_shape = tuple(image_shape)
+    self.data_shape = tuple(data_shape)
     self.hidden = blocks.dense_stack(tuple(reversed(hidden_dims)), activation,
                                      batch_norm, dropout, name="hidden")
-    self.head = keras.layers.Dense(math.prod(self.image_shape))
-    self.reshape = keras.layers.Reshape(self.image_shape)
+    self.head = keras.layers.Dense(math.prod(self.data_shape))
+    self.reshape = keras.layers.Reshape(self.data_shape)
 
   def call(self, z, training=False):
     """Maps codes to per-pixel likelihood parameters.

@@ -72,7 +72,7 @@ def train_and_evaluate(config, strategy=None):
   if resumed_from:
     logging.info("Resuming from %s at step %d.", resumed_from,
                  int(trainer.step.numpy()))
-  run_state.write_config(config, model_dir, data.image_shape,
+  run_state.write_config(config, model_dir, data.data_shape,
                          data.num_classes)
   try:
     trainer.fit()

@@ -63,7 +63,7 @@ class Trainer:
     self.total_steps = (train.train_steps
                         or train.epochs * self.steps_per_epoch)
     with self.strategy.scope():
-      self.model = models.build(config.model, data.image_shape,
+      self.model = models.build(config.model, data.data_shape,
                                 data.num_classes)
       self.model.build_from_shape()
       self.optimizer = keras.optimizers.Adam(

@@ -48,17 +48,17 @@ def clear_outputs(model_dir):
       os.remove(path)
 
 
-def write_config(config, model_dir, image_shape, num_classes):
+def write_config(config, model_dir, data_shape, num_classes):
   """Saves the run config and the data's shape as JSON, atomically.
 
   Args:
     config: the `RunConfig`.
     model_dir: the run's folder.
-    image_shape: `(H, W, C)` of the data (to rebuild the model for export).
+    data_shape: `(H, W, C)` of the data (to rebuild the model for export).
     num_classes: number of labels, or None.
   """
   tmp = os.path.join(model_dir, CONFIG_FILE + ".tmp")
-  values = dict(dataclasses.asdict(config), image_shape=list(image_shape),
+  values = dict(dataclasses.asdict(config), data_shape=list(data_shape),
                 num_classes=num_classes)
   with open(tmp, "w") as f:
     json.dump(_jsonable(values), f, indent=2)
@@ -141,7 +141,7 @@ def load_trained_model(model_dir):
         "; train first (python train.py --model_dir=...) or point "
         "--model_dir at a run's folder.")
   config = RunConfig.from_dict(saved)
-  model = models.build(config.model, tuple(saved["image_shape"]),
+  model = models.build(config.model, tuple(saved.get("data_shape") or saved["image_shape"]),
                        saved.get("num_classes"))
   model.build_from_shape()
   step = tf.Variable(0, dtype=tf.int64)
