@@ -19,13 +19,16 @@ test: setup
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt
+# The project itself is installed editable, so `import tfvae` and the console
+# scripts (tfvae-train, tfvae-export, tfvae-score) work from any folder.
+$(VENV)/.installed: requirements.txt pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
 	  echo "python3 -m venv failed; installing Debian's python3-venv"; \
 	  $(SUDO) apt-get update && $(SUDO) apt-get install -y python3-venv && \
 	  rm -rf $(VENV) && $(PYTHON) -m venv $(VENV); }
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 # Debian ships the full Fashion-MNIST; elsewhere pass --data_dir or let

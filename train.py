@@ -2,65 +2,10 @@
 
 Resumes from the latest checkpoint in `--model_dir` unless `--restart`.
 Errors a user can fix are printed as one line, and the exit code is 1.
+The program is `tfvae.cli.train`, installed as `tfvae-train`.
 """
 
-import logging as std_logging
-import os
-import sys
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from absl import app  # pylint: disable=g-import-not-at-top
-from absl import flags
-from absl import logging
-
-from tfvae import flags as tfvae_flags
-from tfvae.errors import TfvaeError
-
-tfvae_flags.define_flags()
-FLAGS = flags.FLAGS
-
-
-class _OnlyOwnInfo(std_logging.Filter):
-  """Passes tfvae's INFO lines and every warning; drops TF's INFO chatter."""
-
-  def filter(self, record):
-    return (record.levelno >= std_logging.WARNING
-            or f"{os.sep}tfvae{os.sep}" in record.pathname)
-
-
-def main(argv):
-  if len(argv) > 1:
-    sys.exit(f"train.py: error: unexpected arguments {argv[1:]}; flags are "
-             "written --name=value.")
-  logging.set_verbosity(logging.INFO)
-  logging.get_absl_handler().addFilter(_OnlyOwnInfo())
-  # Heavy imports after flag parsing, so `--help` and flag errors are fast.
-  from tfvae.evaluation import report  # pylint: disable=g-import-not-at-top
-  from tfvae.export import exporter  # pylint: disable=g-import-not-at-top
-  from tfvae.training import experiment  # pylint: disable=g-import-not-at-top
-  try:
-    config = tfvae_flags.from_flags()
-    result = experiment.train_and_evaluate(config)
-    exported = (exporter.export_run(result.trainer.model, config)
-                if config.export.export else None)
-  except TfvaeError as e:
-    sys.exit(f"train.py: error: {e}")
-  except KeyboardInterrupt as e:
-    sys.exit(f"train.py: {e}")
-  locations = [("metrics", result.metrics_path)]
-  if result.image_paths:
-    locations.append(("images", os.path.dirname(
-        next(iter(result.image_paths.values())))))
-  locations += [("checkpoints", result.trainer.manager.directory),
-               ("tensorboard", f"tensorboard --logdir "
-                               f"{config.train.model_dir}")]
-  if exported:
-    locations += [(f"SavedModel v{exported.version}", exported.version_dir),
-                  ("TFLite", exported.tflite_path),
-                  ("TF Serving config", exported.models_config)]
-  print(report.summary_table(result.metrics, locations))
-
+from tfvae.cli import train
 
 if __name__ == "__main__":
-  app.run(main)
+  train.run()

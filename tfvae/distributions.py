@@ -31,32 +31,84 @@ def standard_normal(latent_dim, dtype=tf.float32):
   return diagonal_normal(zeros, tf.ones_like(zeros))
 
 
-def bernoulli_image(logits):
-  """Independent Bernoulli pixels: p(x|z) for binary images.
+def bernoulli_image(logits, event_ndims=3):
+  """Independent Bernoulli pixels (or vector entries): p(x|z) for binary data.
 
   Args:
-    logits: `[..., H, W, C]` log-odds of each pixel being 1.
+    logits: `[..., H, W, C]` (or `[..., D]`) log-odds of each value being 1.
+    event_ndims: 3 for images, 1 for vectors.
 
   Returns:
-    `tfd.Distribution` with event shape `[H, W, C]`.
+    `tfd.Distribution` with event shape `[H, W, C]` (or `[D]`).
   """
   return tfd.Independent(tfd.Bernoulli(logits=logits, dtype=logits.dtype),
-                         reinterpreted_batch_ndims=3)
+                         reinterpreted_batch_ndims=event_ndims)
 
 
-def gaussian_image(loc, scale):
-  """Independent Gaussian pixels: p(x|z) for continuous images.
+def gaussian_image(loc, scale, event_ndims=3):
+  """Independent Gaussian pixels (or vector entries): p(x|z), continuous data.
 
   Args:
-    loc: `[..., H, W, C]` pixel means.
-    scale: `[H, W, C]` or `[..., H, W, C]` positive standard deviations.
+    loc: `[..., H, W, C]` (or `[..., D]`) means.
+    scale: `loc`'s shape, or its event shape: positive standard deviations.
+    event_ndims: 3 for images, 1 for vectors.
 
   Returns:
-    `tfd.Distribution` with event shape `[H, W, C]`.
+    `tfd.Distribution` with event shape `[H, W, C]` (or `[D]`).
   """
   scale = tf.broadcast_to(scale, tf.shape(loc))
   return tfd.Independent(tfd.Normal(loc=loc, scale=scale),
-                         reinterpreted_batch_ndims=3)
+                         reinterpreted_batch_ndims=event_ndims)
+
+
+class TabularDistribution:
+  """Independent columns of one table row, each with its own family.
+
+  TFP has no product of scalar distributions of different families over the
+  entries of one vector, so this holds one TFP distribution per group of
+  columns and sums their log-probabilities. Parameters are raw-unit values.
+
+  Args:
+    num_columns: D, the row length.
+    continuous: `(indices, loc, scale)` of the Gaussian columns: int column
+      indices `[n]`, and `[..., n]` means and standard deviations; or None.
+    binary: `(indices, logits)` of the Bernoulli columns, `[..., n]`; or None.
+    categorical: list of `(index, logits)`, one per categorical column with
+      `[..., K]` logits; the row holds the category id.
+  """
+
+  def __init__(self, num_columns, continuous=None, binary=None,
+               categorical=()):
+    self.num_columns = num_columns
+    self.continuous = continuous
+    self.binary = binary
+    self.categorical = tuple(categorical)
+
+  def column_log_prob(self, x):
+    """`[..., D]` log p of each column of `x` `[..., D]` (same order)."""
+    parts, indices = [], []
+    if self.continuous is not None:
+      index, loc, scale = self.continuous
+      parts.append(tfd.Normal(loc, scale).log_prob(tf.gather(x, index,
+                                                             axis=-1)))
+      indices += list(index)
+    if self.binary is not None:
+      index, logits = self.binary
+      parts.append(tfd.Bernoulli(logits=logits, dtype=x.dtype).log_prob(
+          tf.gather(x, index, axis=-1)))
+      indices += list(index)
+    for index, logits in self.categorical:
+      ids = tf.cast(tf.round(x[..., index]), tf.int32)
+      parts.append(tfd.Categorical(logits=logits).log_prob(ids)[..., None])
+      indices.append(index)
+    # Back to column order: position p of the concatenation is column
+    # indices[p].
+    order = sorted(range(len(indices)), key=indices.__getitem__)
+    return tf.gather(tf.concat(parts, axis=-1), order, axis=-1)
+
+  def log_prob(self, x):
+    """`[...]` log p(x) of rows `x` `[..., D]`."""
+    return tf.reduce_sum(self.column_log_prob(x), axis=-1)
 
 
 def kl_or_monte_carlo(posterior, prior, z):

@@ -14,155 +14,232 @@ from tfvae import config as config_lib
 FLAGS = flags.FLAGS
 
 
-def _positive(name):
+def _positive(name, flag_values):
   flags.register_validator(name, lambda v: v is None or v > 0,
-                           message=f"--{name} must be positive.")
+                           message=f"--{name} must be positive.",
+                           flag_values=flag_values)
 
 
-def _non_negative(name):
+def _non_negative(name, flag_values):
   flags.register_validator(name, lambda v: v is None or v >= 0,
-                           message=f"--{name} must be >= 0.")
+                           message=f"--{name} must be >= 0.",
+                           flag_values=flag_values)
 
 
-def define_flags():
-  """Defines every `train.py` flag; safe to call once per process."""
-  if "latent_dim" in FLAGS:
+def define_flags(flag_values=FLAGS):
+  """Defines every `train.py` flag on `flag_values`; safe to call twice.
+
+  Args:
+    flag_values: the `absl.flags.FlagValues` to define them on; default the
+      process-wide `flags.FLAGS` (what `train.py` parses). A private
+      `flags.FlagValues()` reads a flagfile without touching the global
+      flags (`tfvae.config_from_flagfile`).
+  """
+  if "latent_dim" in flag_values:
     return
   # Data.
   flags.DEFINE_string("dataset", "fashion_mnist",
                       "mnist, fashion_mnist, cifar10, npz, image_folder or "
-                      "csv.")
+                      "csv.",
+                      flag_values=flag_values)
   flags.DEFINE_string(
       "data_dir", None,
       "Folder to look in first for the dataset's files; for npz a .npz file "
-      "or a folder with train.npz/test.npz; for image_folder its root.")
+      "or a folder with train.npz/test.npz; for image_folder its root.",
+      flag_values=flag_values)
   flags.DEFINE_integer("image_size", 64,
-                       "Side of the square images image_folder produces.")
+                       "Side of the square images image_folder produces.",
+                       flag_values=flag_values)
   flags.DEFINE_float("validation_fraction", 0.1,
-                     "Share of the training split held out for validation.")
+                     "Share of the training split held out for validation.",
+                     flag_values=flag_values)
   flags.DEFINE_float("test_fraction", 0.2,
-                     "Share held out as test set when the source has none.")
+                     "Share held out as test set when the source has none.",
+                     flag_values=flag_values)
   flags.DEFINE_bool("binarize", True,
                     "Binarize images for Bernoulli likelihoods (dynamically "
-                    "in training, once with a fixed seed for evaluation).")
+                    "in training, once with a fixed seed for evaluation).",
+                    flag_values=flag_values)
   flags.DEFINE_bool("download", True,
-                    "Try keras.datasets when no local copy is found.")
+                    "Try keras.datasets when no local copy is found.",
+                    flag_values=flag_values)
   flags.DEFINE_list("categorical_columns", [],
-                    "csv: columns read as categories (e.g. colour,city).")
+                    "csv: columns read as categories (e.g. colour,city).",
+                    flag_values=flag_values)
   flags.DEFINE_string("label_column", None,
-                      "csv: the column holding class labels.")
+                      "csv: the column holding class labels.",
+                      flag_values=flag_values)
   # Model.
-  flags.DEFINE_string("model", "vae", "Registered model variant.")
-  flags.DEFINE_integer("latent_dim", 20, "Number of latent dimensions.")
-  flags.DEFINE_enum("encoder", "mlp", config_lib.NETWORKS, "Encoder network.")
-  flags.DEFINE_enum("decoder", "mlp", config_lib.NETWORKS, "Decoder network.")
+  flags.DEFINE_string("model", "vae", "Registered model variant.",
+                      flag_values=flag_values)
+  flags.DEFINE_integer("latent_dim", 20, "Number of latent dimensions.",
+                       flag_values=flag_values)
+  flags.DEFINE_enum("encoder", "mlp", config_lib.NETWORKS, "Encoder network.",
+                    flag_values=flag_values)
+  flags.DEFINE_enum("decoder", "mlp", config_lib.NETWORKS, "Decoder network.",
+                    flag_values=flag_values)
   flags.DEFINE_list(
       "hidden_dims", [],
       "MLP widths or conv channels, input side first (e.g. 512,256); empty "
-      "for the network's default.")
+      "for the network's default.",
+      flag_values=flag_values)
   flags.DEFINE_enum("activation", None, config_lib.ACTIVATIONS,
                     "Hidden activation; default relu (mlp), leaky_relu "
-                    "(conv).")
+                    "(conv).",
+                    flag_values=flag_values)
   flags.DEFINE_bool("batch_norm", None,
                     "Batch norm in hidden layers; default off (mlp), on "
-                    "(conv).")
-  flags.DEFINE_float("dropout", 0.0, "Dropout rate after hidden MLP layers.")
+                    "(conv).",
+                    flag_values=flag_values)
+  flags.DEFINE_float("dropout", 0.0, "Dropout rate after hidden MLP layers.",
+                     flag_values=flag_values)
   flags.DEFINE_enum("likelihood", "bernoulli", config_lib.LIKELIHOODS,
                     "p(x|z): bernoulli (binary data), gaussian, or tabular "
-                    "(one likelihood per csv column).")
+                    "(one likelihood per csv column).",
+                    flag_values=flag_values)
   flags.DEFINE_float("gaussian_scale", 0.1,
-                     "Fixed (or initial, if learned) Gaussian pixel std.")
+                     "Fixed (or initial, if learned) Gaussian pixel std.",
+                     flag_values=flag_values)
   flags.DEFINE_bool("learn_gaussian_scale", False,
-                    "Learn one Gaussian scale per pixel.")
-  flags.DEFINE_float("beta", 1.0, "KL weight of beta_vae.")
+                    "Learn one Gaussian scale per pixel.",
+                    flag_values=flag_values)
+  flags.DEFINE_float("beta", 1.0, "KL weight of beta_vae.",
+                     flag_values=flag_values)
   flags.DEFINE_float("capacity_max", 0.0,
                      "beta_vae capacity C in nats (Burgess et al. 2018); 0 "
-                     "disables capacity annealing.")
+                     "disables capacity annealing.",
+                     flag_values=flag_values)
   flags.DEFINE_integer("capacity_steps", 100_000,
-                       "Steps over which the capacity grows to its max.")
-  flags.DEFINE_float("gamma", 1000.0, "Weight of |KL - C| with a capacity.")
+                       "Steps over which the capacity grows to its max.",
+                       flag_values=flag_values)
+  flags.DEFINE_float("gamma", 1000.0, "Weight of |KL - C| with a capacity.",
+                     flag_values=flag_values)
   flags.DEFINE_float("free_bits", 0.0,
-                     "Minimum KL per latent dimension in nats; 0 disables.")
+                     "Minimum KL per latent dimension in nats; 0 disables.",
+                     flag_values=flag_values)
   flags.DEFINE_integer("iw_samples", 5,
-                       "Importance samples k of the iwae objective.")
+                       "Importance samples k of the iwae objective.",
+                       flag_values=flag_values)
   flags.DEFINE_enum("conditioning", "concat", config_lib.CONDITIONINGS,
                     "cvae: add a label projection to z, or concatenate the "
-                    "one-hot label to the encoder/decoder inputs.")
+                    "one-hot label to the encoder/decoder inputs.",
+                    flag_values=flag_values)
   flags.DEFINE_enum("prior", "normal", config_lib.PRIORS,
                     "p(z): standard normal, a learned Gaussian mixture, or "
-                    "the VampPrior.")
+                    "the VampPrior.",
+                    flag_values=flag_values)
   flags.DEFINE_integer("prior_components", 50,
-                       "Mixture components or VampPrior pseudo-inputs.")
+                       "Mixture components or VampPrior pseudo-inputs.",
+                       flag_values=flag_values)
   flags.DEFINE_enum("posterior_flow", "none", config_lib.FLOWS,
-                    "Flow on q(z|x): none or inverse autoregressive flow.")
-  flags.DEFINE_integer("flow_layers", 2, "Number of flow layers.")
+                    "Flow on q(z|x): none or inverse autoregressive flow.",
+                    flag_values=flag_values)
+  flags.DEFINE_integer("flow_layers", 2, "Number of flow layers.",
+                       flag_values=flag_values)
   flags.DEFINE_list("flow_hidden_dims", ["64", "64"],
-                    "Hidden widths of each flow layer's autoregressive net.")
-  flags.DEFINE_float("mmd_weight", 100.0, "info_vae: weight of the MMD.")
+                    "Hidden widths of each flow layer's autoregressive net.",
+                    flag_values=flag_values)
+  flags.DEFINE_float("mmd_weight", 100.0, "info_vae: weight of the MMD.",
+                     flag_values=flag_values)
   flags.DEFINE_enum("mmd_kernel", "imq", config_lib.MMD_KERNELS,
-                    "info_vae: MMD kernel.")
+                    "info_vae: MMD kernel.",
+                    flag_values=flag_values)
   flags.DEFINE_float("info_alpha", 0.0,
                      "info_vae: KL weighted by 1 - alpha (0: ELBO + MMD; 1: "
-                     "MMD-VAE without KL).")
-  flags.DEFINE_integer("num_embeddings", 64, "vq_vae: codebook size.")
-  flags.DEFINE_integer("embedding_dim", 16, "vq_vae: code vector size.")
-  flags.DEFINE_float("commitment_cost", 0.25, "vq_vae: commitment weight.")
+                     "MMD-VAE without KL).",
+                     flag_values=flag_values)
+  flags.DEFINE_integer("num_embeddings", 64, "vq_vae: codebook size.",
+                       flag_values=flag_values)
+  flags.DEFINE_integer("embedding_dim", 16, "vq_vae: code vector size.",
+                       flag_values=flag_values)
+  flags.DEFINE_float("commitment_cost", 0.25, "vq_vae: commitment weight.",
+                     flag_values=flag_values)
   flags.DEFINE_float("vq_ema_decay", 0.0,
                      "vq_vae: EMA codebook updates with this decay; 0 "
-                     "learns the codebook by gradient.")
+                     "learns the codebook by gradient.",
+                     flag_values=flag_values)
   flags.DEFINE_integer("code_prior_layers", 4,
-                       "vq_vae: layers of the autoregressive code prior.")
+                       "vq_vae: layers of the autoregressive code prior.",
+                       flag_values=flag_values)
   flags.DEFINE_integer("code_prior_channels", 64,
-                       "vq_vae: channels of the autoregressive code prior.")
+                       "vq_vae: channels of the autoregressive code prior.",
+                       flag_values=flag_values)
   # Training.
   flags.DEFINE_string("model_dir", "runs/default",
-                      "Checkpoints, summaries, metrics and images go here.")
-  flags.DEFINE_integer("epochs", 10, "Passes over the training split.")
+                      "Checkpoints, summaries, metrics and images go here.",
+                      flag_values=flag_values)
+  flags.DEFINE_integer("epochs", 10, "Passes over the training split.",
+                       flag_values=flag_values)
   flags.DEFINE_integer("train_steps", 0,
-                       "Total optimizer steps; wins over --epochs if > 0.")
-  flags.DEFINE_integer("batch_size", 128, "Global batch size.")
-  flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
+                       "Total optimizer steps; wins over --epochs if > 0.",
+                       flag_values=flag_values)
+  flags.DEFINE_integer("batch_size", 128, "Global batch size.",
+                       flag_values=flag_values)
+  flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.",
+                     flag_values=flag_values)
   flags.DEFINE_float("clip_norm", 0.0,
-                     "Clip gradients to this global norm; 0 disables.")
+                     "Clip gradients to this global norm; 0 disables.",
+                     flag_values=flag_values)
   flags.DEFINE_float("weight_decay", 0.0,
-                     "Decoupled weight decay; 0 disables.")
-  flags.DEFINE_integer("seed", 0, "Seed of initialization, data and noise.")
+                     "Decoupled weight decay; 0 disables.",
+                     flag_values=flag_values)
+  flags.DEFINE_integer("seed", 0, "Seed of initialization, data and noise.",
+                       flag_values=flag_values)
   flags.DEFINE_enum("strategy", "default", config_lib.STRATEGIES,
-                    "tf.distribute strategy: default or mirrored.")
+                    "tf.distribute strategy: default or mirrored.",
+                    flag_values=flag_values)
   flags.DEFINE_integer("steps_per_loop", 50,
-                       "Optimizer steps per tf.function call.")
+                       "Optimizer steps per tf.function call.",
+                       flag_values=flag_values)
   flags.DEFINE_bool("jit_compile", False,
-                    "Compile the forward/backward pass with XLA.")
+                    "Compile the forward/backward pass with XLA.",
+                    flag_values=flag_values)
   flags.DEFINE_enum("kl_schedule", "constant", config_lib.KL_SCHEDULES,
-                    "KL weight schedule.")
+                    "KL weight schedule.",
+                    flag_values=flag_values)
   flags.DEFINE_integer("kl_warmup_steps", 10_000,
-                       "Steps of the linear/sigmoid KL warm-up.")
-  flags.DEFINE_integer("kl_cycles", 4, "Cycles of the cyclical schedule.")
+                       "Steps of the linear/sigmoid KL warm-up.",
+                       flag_values=flag_values)
+  flags.DEFINE_integer("kl_cycles", 4, "Cycles of the cyclical schedule.",
+                       flag_values=flag_values)
   flags.DEFINE_float("kl_cycle_ratio", 0.5,
-                     "Share of each cycle spent increasing the KL weight.")
+                     "Share of each cycle spent increasing the KL weight.",
+                     flag_values=flag_values)
   flags.DEFINE_bool("restart", False,
-                    "Discard this model_dir's checkpoints and start over.")
+                    "Discard this model_dir's checkpoints and start over.",
+                    flag_values=flag_values)
   flags.DEFINE_bool("progress", True,
-                    "Show a progress bar when stdout is a terminal.")
-  flags.DEFINE_integer("checkpoints_to_keep", 3, "Checkpoints kept.")
+                    "Show a progress bar when stdout is a terminal.",
+                    flag_values=flag_values)
+  flags.DEFINE_integer("checkpoints_to_keep", 3, "Checkpoints kept.",
+                       flag_values=flag_values)
   flags.DEFINE_integer("checkpoint_steps", 0,
-                       "Also checkpoint every N steps; 0: once per epoch.")
+                       "Also checkpoint every N steps; 0: once per epoch.",
+                       flag_values=flag_values)
   # Evaluation.
   flags.DEFINE_integer("eval_iw_samples", 1000,
-                       "Importance samples k of the final -log p(x).")
-  flags.DEFINE_integer("eval_batch_size", 500, "Test examples per batch.")
+                       "Importance samples k of the final -log p(x).",
+                       flag_values=flag_values)
+  flags.DEFINE_integer("eval_batch_size", 500, "Test examples per batch.",
+                       flag_values=flag_values)
   flags.DEFINE_integer("eval_max_examples", 0,
-                       "Evaluate on at most this many test examples; 0: all.")
+                       "Evaluate on at most this many test examples; 0: all.",
+                       flag_values=flag_values)
   flags.DEFINE_integer("test_binarization_seed", 0,
-                       "Fixed seed binarizing the test set once.")
-  flags.DEFINE_bool("images", True, "Write PNG grids and image summaries.")
+                       "Fixed seed binarizing the test set once.",
+                       flag_values=flag_values)
+  flags.DEFINE_bool("images", True, "Write PNG grids and image summaries.",
+                    flag_values=flag_values)
   # Export.
-  flags.DEFINE_bool("export", True, "Export after training.")
+  flags.DEFINE_bool("export", True, "Export after training.",
+                    flag_values=flag_values)
   flags.DEFINE_string("export_dir", None,
-                      "TF Serving base path; default saved_models/<run>.")
+                      "TF Serving base path; default saved_models/<run>.",
+                      flag_values=flag_values)
   flags.DEFINE_enum("tflite_quantization", "none",
                     config_lib.TFLITE_QUANTIZATIONS,
-                    "Weights of model.tflite: float32, float16 or int8.")
+                    "Weights of model.tflite: float32, float16 or int8.",
+                    flag_values=flag_values)
 
   for name in ("latent_dim", "batch_size", "learning_rate", "steps_per_loop",
                "eval_iw_samples", "eval_batch_size", "gaussian_scale",
@@ -170,48 +247,56 @@ def define_flags():
                "capacity_steps", "iw_samples", "prior_components",
                "flow_layers", "num_embeddings", "embedding_dim",
                "code_prior_layers", "code_prior_channels"):
-    _positive(name)
+    _positive(name, flag_values)
   for name in ("epochs", "train_steps", "clip_norm", "weight_decay",
                "kl_warmup_steps", "free_bits", "beta", "capacity_max",
                "gamma", "eval_max_examples", "seed", "checkpoint_steps",
                "mmd_weight", "commitment_cost"):
-    _non_negative(name)
+    _non_negative(name, flag_values)
   flags.register_validator("info_alpha", lambda v: 0 <= v <= 1,
-                           message="--info_alpha must be in [0, 1].")
+                           message="--info_alpha must be in [0, 1].",
+                           flag_values=flag_values)
   for name in ("dropout", "validation_fraction", "test_fraction",
                "kl_cycle_ratio", "vq_ema_decay"):
     flags.register_validator(name, lambda v: 0 <= v < 1,
-                             message=f"--{name} must be in [0, 1).")
+                             message=f"--{name} must be in [0, 1).",
+                             flag_values=flag_values)
   for name in ("hidden_dims", "flow_hidden_dims"):
     flags.register_validator(
         name,
         lambda dims: all(d.strip().isdigit() and int(d) > 0 for d in dims),
-        message=f"--{name} must be positive integers, e.g. 512,256.")
+        message=f"--{name} must be positive integers, e.g. 512,256.",
+        flag_values=flag_values)
 
 
-def _section(cls, overrides=None):
+def _section(cls, flag_values, overrides=None):
   values = {}
   for field in dataclasses.fields(cls):
-    if field.name in FLAGS:
-      values[field.name] = FLAGS[field.name].value
+    if field.name in flag_values:
+      values[field.name] = flag_values[field.name].value
   values.update(overrides or {})
   return cls(**values)
 
 
-def from_flags():
+def from_flags(flag_values=FLAGS):
   """The validated `RunConfig` of the parsed flags.
+
+  Args:
+    flag_values: parsed `absl.flags.FlagValues` on which `define_flags` ran;
+      default the process-wide `flags.FLAGS`.
 
   Raises:
     ConfigError: for contradictory values.
   """
-  model = _section(config_lib.ModelConfig, {
-      "hidden_dims": tuple(int(d) for d in FLAGS.hidden_dims),
-      "flow_hidden_dims": tuple(int(d) for d in FLAGS.flow_hidden_dims)})
+  fv = flag_values
+  model = _section(config_lib.ModelConfig, fv, {
+      "hidden_dims": tuple(int(d) for d in fv.hidden_dims),
+      "flow_hidden_dims": tuple(int(d) for d in fv.flow_hidden_dims)})
   return config_lib.RunConfig(
-      data=_section(config_lib.DataConfig, {
-          "categorical_columns": tuple(FLAGS.categorical_columns)}),
+      data=_section(config_lib.DataConfig, fv, {
+          "categorical_columns": tuple(fv.categorical_columns)}),
       model=model,
-      train=_section(config_lib.TrainConfig),
-      eval=_section(config_lib.EvalConfig),
-      export=_section(config_lib.ExportConfig),
+      train=_section(config_lib.TrainConfig, fv),
+      eval=_section(config_lib.EvalConfig, fv),
+      export=_section(config_lib.ExportConfig, fv),
   ).validate()

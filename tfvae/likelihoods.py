@@ -1,47 +1,90 @@
 """Likelihood heads: decoder outputs -> named parameters of p(x|z).
 
-A head turns the decoder's unconstrained `[batch, H, W, C]` output into a
-dict of parameter tensors (what export signatures return) plus the pixel
-means, and builds the TFP distribution from those parameters.
+A head turns the decoder's unconstrained output (`parameter_shape`, per
+example) into a dict of parameter tensors (what export signatures return)
+plus the data-space means, and builds the TFP distribution from those
+parameters. It also says what the encoder reads (`features`), which is the
+data itself except for tables, whose categories become one-hot vectors and
+whose continuous columns are standardized.
+
+Data are images `[batch, H, W, C]` or vectors `[batch, D]`.
 """
 
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfvae import distributions
+from tfvae.errors import ConfigError
 
 _MIN_SCALE = 1e-3
 
 
-class BernoulliLikelihood(keras.layers.Layer):
-  """Independent Bernoulli pixels parameterized by logits."""
+class _ElementwiseLikelihood(keras.layers.Layer):
+  """One parameter per data entry; the encoder reads the data as they are.
+
+  Args:
+    data_shape: `(H, W, C)` or `(D,)`.
+  """
+
+  def __init__(self, data_shape, **kwargs):
+    super().__init__(**kwargs)
+    self.data_shape = tuple(data_shape)
+    self.event_ndims = len(self.data_shape)
+
+  @property
+  def parameter_shape(self):
+    """Per-example shape of the decoder output this head reads."""
+    return self.data_shape
+
+  @property
+  def feature_shape(self):
+    """Per-example shape of `features(x)`."""
+    return self.data_shape
+
+  def features(self, x):
+    """What the encoder reads: `x` itself."""
+    return x
+
+
+class BernoulliLikelihood(_ElementwiseLikelihood):
+  """Independent Bernoulli pixels (or vector entries) parameterized by logits.
+
+  Args:
+    data_shape: `(H, W, C)` or `(D,)`.
+  """
+
+  def __init__(self, data_shape=(1, 1, 1), **kwargs):
+    super().__init__(data_shape, **kwargs)
 
   def call(self, outputs):
-    """Args: outputs: `[batch, H, W, C]`. Returns: `{'logits'}`, same shape."""
+    """Args: outputs: `[batch, ...]`. Returns: `{'logits'}`, same shape."""
     return {"logits": outputs}
 
   def mean(self, params):
-    """`[batch, H, W, C]` pixel means in [0, 1]."""
+    """`[batch, ...]` means in [0, 1]."""
     return tf.sigmoid(params["logits"])
 
   def distribution(self, params):
-    return distributions.bernoulli_image(params["logits"])
+    return distributions.bernoulli_image(params["logits"], self.event_ndims)
 
 
-class GaussianLikelihood(keras.layers.Layer):
-  """Independent Gaussian pixels with sigmoid means and a per-pixel scale.
+class GaussianLikelihood(_ElementwiseLikelihood):
+  """Independent Gaussian pixels (or vector entries) with a per-entry scale.
+
+  Means of images are sigmoids (pixels lie in [0, 1]); means of vectors are
+  the decoder's outputs as they are.
 
   Args:
-    data_shape: `(H, W, C)`.
+    data_shape: `(H, W, C)` or `(D,)`.
     scale: the fixed scale, or the initial scale when learned.
     learn_scale: learn one scale per pixel.
   """
 
   def __init__(self, data_shape, scale, learn_scale=False, **kwargs):
-    super().__init__(**kwargs)
-    self.data_shape = tuple(data_shape)
+    super().__init__(data_shape, **kwargs)
     self.learn_scale = learn_scale
     self.initial_scale = scale
     if learn_scale:
@@ -59,8 +102,8 @@ class GaussianLikelihood(keras.layers.Layer):
                                                  tf.float32))
 
   def call(self, outputs):
-    """Args: outputs: `[batch, H, W, C]`. Returns: `{'loc', 'scale'}`."""
-    loc = tf.sigmoid(outputs)
+    """Args: outputs: `[batch, ...]`. Returns: `{'loc', 'scale'}`."""
+    loc = tf.sigmoid(outputs) if self.event_ndims == 3 else outputs
     return {"loc": loc,
             "scale": tf.broadcast_to(self.pixel_scale(), tf.shape(loc))}
 
@@ -68,12 +111,137 @@ class GaussianLikelihood(keras.layers.Layer):
     return params["loc"]
 
   def distribution(self, params):
-    return distributions.gaussian_image(params["loc"], params["scale"])
+    return distributions.gaussian_image(params["loc"], params["scale"],
+                                        self.event_ndims)
 
 
-def build_likelihood(config, data_shape):
-  """The head for `config.likelihood` (`bernoulli` or `gaussian`)."""
+class TabularLikelihood(keras.layers.Layer):
+  """One likelihood per table column, on raw (unstandardized) values.
+
+  Continuous columns are Gaussians whose decoder output is the standardized
+  mean, `loc = mean + std * output`, with one learned standardized scale
+  per column (`scale = std * softplus(raw) + ...`), so log-probabilities are
+  densities of the raw values. Binary columns are Bernoullis (one logit),
+  categorical columns categoricals over their vocabulary (K logits); the
+  row holds the category id. The encoder reads standardized continuous
+  values, binary values and one-hot categories.
+
+  Args:
+    columns: the `tfvae.data.columns.Column`s, in row order.
+  """
+
+  def __init__(self, columns, **kwargs):
+    super().__init__(**kwargs)
+    self.columns = tuple(columns)
+    self.data_shape = (len(self.columns),)
+    self.event_ndims = 1
+    kinds = [c.kind for c in self.columns]
+    self.continuous = [i for i, k in enumerate(kinds) if k == "continuous"]
+    self.binary = [i for i, k in enumerate(kinds) if k == "binary"]
+    self.categorical = [i for i, k in enumerate(kinds) if k == "categorical"]
+    # Offsets of each column's outputs in the decoder's parameter vector.
+    sizes = [c.num_parameters for c in self.columns]
+    self.offsets = [int(o) for o in np.cumsum([0] + sizes)]
+    self.column_mean = tf.constant(
+        [self.columns[i].mean for i in self.continuous], tf.float32)
+    self.column_std = tf.constant(
+        [self.columns[i].std for i in self.continuous], tf.float32)
+    if self.continuous:
+      self.raw_scale = self.add_weight(
+          name="raw_scale", shape=(len(self.continuous),),
+          initializer=keras.initializers.Constant(
+              math.log(math.expm1(1.0 - _MIN_SCALE))))
+    self.built = True
+
+  @property
+  def parameter_shape(self):
+    return (self.offsets[-1],)
+
+  @property
+  def feature_shape(self):
+    return (sum(c.num_features for c in self.columns),)
+
+  def features(self, x):
+    """`[batch, D]` raw rows -> `[batch, F]` encoder inputs, column order."""
+    parts = []
+    for index, column in enumerate(self.columns):
+      value = x[..., index:index + 1]
+      if column.kind == "continuous":
+        value = (value - column.mean) / column.std
+      elif column.kind == "categorical":
+        value = tf.one_hot(tf.cast(tf.round(value[..., 0]), tf.int32),
+                           len(column.categories), dtype=x.dtype)
+      parts.append(value)
+    return tf.concat(parts, axis=-1)
+
+  def _slice(self, outputs, index):
+    return outputs[..., self.offsets[index]:self.offsets[index + 1]]
+
+  def call(self, outputs):
+    """Args: outputs `[batch, P]`.
+
+    Returns:
+      Dict with, where the table has such columns: `loc`, `scale`
+      `[batch, n_continuous]` (raw units), `logits` `[batch, n_binary]`,
+      and `logits_<i>`, `probs_<i>` `[batch, K_i]` for categorical column i.
+    """
+    params = {}
+    if self.continuous:
+      standardized = tf.concat([self._slice(outputs, i)
+                                for i in self.continuous], axis=-1)
+      params["loc"] = self.column_mean + self.column_std * standardized
+      scale = (tf.nn.softplus(self.raw_scale) + _MIN_SCALE) * self.column_std
+      params["scale"] = tf.broadcast_to(scale, tf.shape(standardized))
+    if self.binary:
+      params["logits"] = tf.concat([self._slice(outputs, i)
+                                    for i in self.binary], axis=-1)
+    for i in self.categorical:
+      logits = self._slice(outputs, i)
+      params[f"logits_{i}"] = logits
+      params[f"probs_{i}"] = tf.nn.softmax(logits, axis=-1)
+    return params
+
+  def mean(self, params):
+    """`[batch, D]` point values: Gaussian means, Bernoulli probabilities and
+    the most probable category id."""
+    values = {}
+    for position, i in enumerate(self.continuous):
+      values[i] = params["loc"][..., position]
+    for position, i in enumerate(self.binary):
+      values[i] = tf.sigmoid(params["logits"][..., position])
+    for i in self.categorical:
+      values[i] = tf.cast(tf.argmax(params[f"logits_{i}"], axis=-1),
+                          tf.float32)
+    return tf.stack([values[i] for i in range(len(self.columns))], axis=-1)
+
+  def distribution(self, params):
+    return distributions.TabularDistribution(
+        len(self.columns),
+        continuous=((self.continuous, params["loc"], params["scale"])
+                    if self.continuous else None),
+        binary=(self.binary, params["logits"]) if self.binary else None,
+        categorical=[(i, params[f"logits_{i}"]) for i in self.categorical])
+
+
+def build_likelihood(config, data_shape, columns=None):
+  """The head for `config.likelihood`.
+
+  Args:
+    config: a `ModelConfig`.
+    data_shape: `(H, W, C)` or `(D,)`.
+    columns: the vector data's `Column`s (needed by `tabular`).
+
+  Raises:
+    ConfigError: `tabular` without columns.
+  """
+  if config.likelihood == "tabular":
+    if columns is None or len(data_shape) != 1:
+      raise ConfigError(
+          "--likelihood=tabular models vectors [N, D] (e.g. --dataset=csv); "
+          f"these data are {list(data_shape)}. Use --likelihood=bernoulli or "
+          "gaussian.")
+    return TabularLikelihood(columns, name="likelihood")
   if config.likelihood == "gaussian":
     return GaussianLikelihood(data_shape, config.gaussian_scale,
                               config.learn_gaussian_scale, name="likelihood")
-  return BernoulliLikelihood(name="likelihood")
+  return BernoulliLikelihood(data_shape, name="likelihood")

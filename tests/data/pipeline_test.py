@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tfvae.data import pipeline
-from tfvae.data.image_splits import ImageSplits
+from tfvae.data.image_splits import Splits
 from tfvae.errors import DataError
 
 NUM_EXAMPLES = 10
@@ -181,7 +181,7 @@ def test_eval_dataset_unbinarized_passes_values():
 
 def _splits(train_x, test_x=None, labels=True):
   num = len(train_x)
-  return ImageSplits(
+  return Splits(
       train_x=train_x,
       train_y=np.arange(num, dtype=np.int32) if labels else None,
       test_x=train_x[:2] if test_x is None else test_x,

@@ -151,7 +151,7 @@ def load(dataset, **kwargs):
 
 def test_registered_datasets():
   assert set(sources.DATASETS) == {
-      "mnist", "fashion_mnist", "cifar10", "npz", "image_folder"}
+      "mnist", "fashion_mnist", "cifar10", "npz", "image_folder", "csv"}
 
 
 def test_unknown_dataset_lists_registered_names():
@@ -528,7 +528,7 @@ GOOD_X = np.zeros((4, 3, 3), np.uint8)
 
 @pytest.mark.parametrize("arrays, expected", [
     ({"images": GOOD_X}, "lacks array(s) x (it holds: images)"),
-    ({"x": np.zeros((4, 9))}, "array x has shape [4, 9]"),
+    ({"x": np.zeros((4, 2, 2, 1, 1))}, "array x has shape [4, 2, 2, 1, 1]"),
     ({"x": np.zeros((4, 3, 3, 2))}, "C = 1 or 3"),
     ({"x": np.array([[[np.nan]], [[0]]])}, "NaN or infinite"),
     ({"x": np.full((2, 1, 1), 1e300)}, "NaN or infinite"),

@@ -113,3 +113,26 @@ def test_data_mistake(case, shapes_dir, noisy_shapes_dir, bad_files,
   assert not os.path.exists(os.path.join(model_dir, "checkpoints"))
   assert not os.path.exists(model_dir) or not os.listdir(model_dir), (
       os.listdir(model_dir))
+
+
+# --model_dir naming a file: (the path under the file's folder, extra flags).
+_MODEL_DIR_FILE_CASES = {
+    "is_a_file_with_restart": ("notes.txt", ["--restart"]),
+    "inside_a_file": ("notes.txt/run", []),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_MODEL_DIR_FILE_CASES))
+def test_model_dir_is_a_file(case, shapes_dir, tmp_path):
+  relative, extra = _MODEL_DIR_FILE_CASES[case]
+  path = tmp_path / "notes.txt"
+  path.write_text("not a run\n")
+  model_dir = str(tmp_path / relative)
+  result = cli.run_train(*cli.shapes_args(shapes_dir, "--train_steps=30"),
+                         *extra, model_dir=model_dir)
+  line = _assert_one_error(result, f"--model_dir={model_dir}", str(path),
+                           "is a file, not a folder")
+  assert line.startswith("train.py: error: ")
+  # Found before anything is written: the file and its folder are as they were.
+  assert path.read_text() == "not a run\n"
+  assert os.listdir(tmp_path) == ["notes.txt"]

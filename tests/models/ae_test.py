@@ -140,6 +140,7 @@ def test_checkpoint_carries_fitted_gaussian(run):
 
 def test_exports_and_serves(run, tmp_path):
   served = zoo_harness.assert_serves(run, tmp_path)
+  zoo_harness.assert_loads(run)
   assert "log_likelihood" not in served
   loaded = tf.saved_model.load(run.export.version_dir)
   assert "log_likelihood" not in loaded.signatures

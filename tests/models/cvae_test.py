@@ -177,6 +177,7 @@ def test_learns(run):
 
 def test_exports_and_serves(run, tmp_path):
   served = zoo_harness.assert_serves(run, tmp_path)
+  zoo_harness.assert_loads(run)
   assert served["sample"]["images"].shape == (2, 16, 16, 1)
 
 

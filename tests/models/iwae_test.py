@@ -121,5 +121,6 @@ def test_learns(run):
 
 def test_exports_and_serves(run, tmp_path):
   served = zoo_harness.assert_serves(run, tmp_path)
+  zoo_harness.assert_loads(run)
   assert served["log_likelihood"]["log_prob"].shape == (2,)
   zoo_harness.assert_tflite_runs(run)

@@ -25,4 +25,5 @@ def test_learns(run):
 
 def test_exports_and_serves(run, tmp_path):
   zoo_harness.assert_serves(run, tmp_path)
+  zoo_harness.assert_loads(run)
   zoo_harness.assert_tflite_runs(run)

@@ -33,6 +33,7 @@ def test_learns(run):
 
 def test_exports_and_serves(run, tmp_path):
   served = zoo_harness.assert_serves(run, tmp_path)
+  zoo_harness.assert_loads(run)
   assert "log_likelihood" not in served
   indices = served["encode"]["indices"]
   assert indices.dtype == np.int32 and indices.shape == (2,) + GRID

@@ -26,14 +26,14 @@ TEST_FOLDER = "test"
 _MAX_WORKERS = min(16, (os.cpu_count() or 1) + 4)
 
 
-def load_image_folder(config: DataConfig) -> image_splits.ImageSplits:
+def load_image_folder(config: DataConfig) -> image_splits.Splits:
   """Loads the images under `config.data_dir` as the module docstring says.
 
   Args:
     config: uses `data_dir`, `image_size` and `test_fraction`.
 
   Returns:
-    The `ImageSplits` with `[N, S, S, 3]` uint8 images, S = `image_size`.
+    The `Splits` with `[N, S, S, 3]` uint8 images, S = `image_size`.
 
   Raises:
     ConfigError: `data_dir` is unset or not a folder.

@@ -1,13 +1,13 @@
-"""`ImageSplits`, the train/test arrays every source returns, and its checks.
+"""`Splits`, the train/test arrays every source returns, and its checks.
 
 Sources build their splits with `make_splits`, which checks what the rest of
-the system relies on: 4-D channels-last images, matching train/test shapes and
-dtypes, int32 labels and non-empty splits. Sources without a test split hold
+the system relies on: 4-D channels-last images or 2-D `[N, D]` vectors,
+matching train/test shapes and dtypes, int32 labels and non-empty splits. Sources without a test split hold
 one out with `hold_out_test`, which does not depend on any training seed.
 """
 
 import dataclasses
-from typing import Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -18,17 +18,22 @@ HOLD_OUT_SEED = 0
 
 
 @dataclasses.dataclass(frozen=True)
-class ImageSplits:
-  """A dataset's train and test images, with labels when it has them.
+class Splits:
+  """A dataset's train and test examples, with labels when it has them.
 
   Attributes:
-    train_x: `[N, H, W, C]` images, uint8 pixel values 0..255 or float32.
+    train_x: `[N, H, W, C]` images, uint8 pixel values 0..255 or float32,
+      or `[N, D]` float32 vectors.
     train_y: `[N]` int32 class ids, or None when unlabeled.
-    test_x: `[M, H, W, C]` images with the dtype of `train_x`.
+    test_x: `[M, ...]` examples shaped and typed like `train_x`.
     test_y: `[M]` int32 class ids, or None when unlabeled.
     num_classes: number of classes, or None when unlabeled.
     source: where the data was read from (a path or e.g.
       'keras.datasets.mnist').
+    column_names: the D column names of vectors (None: `x0`, `x1`, ...).
+    vocabularies: column index -> categories of categorical vector columns,
+      whose values are ids into them.
+    class_names: the label of each class id, when labels were read as names.
   """
   train_x: np.ndarray
   train_y: Optional[np.ndarray]
@@ -36,6 +41,14 @@ class ImageSplits:
   test_y: Optional[np.ndarray]
   num_classes: Optional[int]
   source: str
+  column_names: Optional[Tuple[str, ...]] = None
+  vocabularies: Optional[Dict[int, Tuple[str, ...]]] = None
+  class_names: Optional[Tuple[str, ...]] = None
+
+  @property
+  def is_vector(self) -> bool:
+    """True for `[N, D]` vectors, False for images."""
+    return self.train_x.ndim == 2
 
 
 def as_images(x: np.ndarray, where: str) -> np.ndarray:
@@ -60,6 +73,36 @@ def as_images(x: np.ndarray, where: str) -> np.ndarray:
         "[N, H, W] or [N, H, W, C] with C = 1 or 3.")
   if x.dtype == np.uint8:
     return x
+  return _finite_float32(x, where)
+
+
+def as_examples(x: np.ndarray, where: str) -> np.ndarray:
+  """`as_images` for 3-D/4-D arrays; `[N, D]` arrays are checked as vectors.
+
+  Args:
+    x: images (see `as_images`) or `[N, D]` real-valued vectors.
+    where: names the array in error messages.
+
+  Returns:
+    images as `as_images` returns them, or `[N, D]` float32 vectors.
+
+  Raises:
+    DataError: a wrong rank, non-numeric or non-finite values.
+  """
+  x = np.asarray(x)
+  if x.ndim != 2:
+    if x.ndim not in (3, 4):
+      raise DataError(
+          f"{where} has shape {list(x.shape)}; expected images [N, H, W] or "
+          "[N, H, W, C] (C = 1 or 3), or vectors [N, D].")
+    return as_images(x, where)
+  if x.shape[1] < 1:
+    raise DataError(f"{where} has shape {list(x.shape)}; vectors need at "
+                    "least one column.")
+  return _finite_float32(x, where)
+
+
+def _finite_float32(x: np.ndarray, where: str) -> np.ndarray:
   if x.dtype.kind not in "biuf":
     raise DataError(
         f"{where} has dtype {x.dtype}; expected uint8 pixels or real numbers.")
@@ -146,8 +189,9 @@ def make_splits(
     test_y: Optional[np.ndarray],
     source: str,
     num_classes: Optional[int] = None,
-) -> ImageSplits:
-  """Checks that two splits fit together and returns them as `ImageSplits`.
+    **metadata,
+) -> Splits:
+  """Checks that two splits fit together and returns them as `Splits`.
 
   Args:
     train_x: `[N, H, W, C]` images (already through `as_images`).
@@ -156,9 +200,10 @@ def make_splits(
     test_y: `[M]` int32 labels or None.
     source: where the data came from; also names it in error messages.
     num_classes: the number of classes; by default the largest id + 1.
+    **metadata: `column_names`, `vocabularies`, `class_names` of `Splits`.
 
   Returns:
-    The `ImageSplits`.
+    The `Splits`.
 
   Raises:
     DataError: an empty split, fewer than 2 examples, train and test images
@@ -167,11 +212,13 @@ def make_splits(
   _check_at_least_two(len(train_x) + len(test_x), source)
   for name, x in (("train", train_x), ("test", test_x)):
     if not len(x):
-      raise DataError(f"The {name} split of {source} is empty; add images.")
+      raise DataError(f"The {name} split of {source} is empty; add "
+                      "examples.")
   if train_x.shape[1:] != test_x.shape[1:] or train_x.dtype != test_x.dtype:
     raise DataError(
-        f"{source}: train images are {_describe(train_x)} but test images "
-        f"are {_describe(test_x)}; give both splits one shape and dtype.")
+        f"{source}: train examples are {_describe(train_x)} but test "
+        f"examples are {_describe(test_x)}; give both splits one shape and "
+        "dtype.")
   if (train_y is None) != (test_y is None):
     labeled = "train" if test_y is None else "test"
     raise DataError(
@@ -179,7 +226,8 @@ def make_splits(
         "or neither.")
   if train_y is not None and num_classes is None:
     num_classes = int(max(train_y.max(), test_y.max())) + 1
-  return ImageSplits(train_x, train_y, test_x, test_y, num_classes, source)
+  return Splits(train_x, train_y, test_x, test_y, num_classes, source,
+                **metadata)
 
 
 def describe_exception(e: BaseException) -> str:

@@ -3,7 +3,7 @@
 `--data_dir` is either one `.npz` file, from which a test split is held out,
 or a folder holding `train.npz` and optionally `test.npz`. Each file holds an
 array `x` of `[N, H, W]` or `[N, H, W, C]` images and optionally `y`, `[N]`
-integer class ids.
+integer class ids. `x` may also be `[N, D]` vectors (one row per example).
 """
 
 import os
@@ -22,14 +22,14 @@ TEST_FILE = "test.npz"
 _HOW_TO_SAVE = "save it with np.savez(path, x=images, y=labels)"
 
 
-def load_npz(config: DataConfig) -> image_splits.ImageSplits:
+def load_npz(config: DataConfig) -> image_splits.Splits:
   """Loads `config.data_dir` as described in the module docstring.
 
   Args:
     config: uses `data_dir` and `test_fraction` (when there is no test file).
 
   Returns:
-    The `ImageSplits`; `x` stays uint8 if saved so, else becomes float32.
+    The `Splits`; `x` stays uint8 if saved so, else becomes float32.
 
   Raises:
     ConfigError: `data_dir` is unset or does not exist.
@@ -54,14 +54,14 @@ def read_npz(path: str) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     path: the `.npz` file.
 
   Returns:
-    `([N, H, W, C] images, [N] int32 labels or None)`.
+    `([N, H, W, C] images or [N, D] vectors, [N] int32 labels or None)`.
 
   Raises:
     DataError: the file is empty, not an `.npz` archive, corrupt, lacks `x`,
       or holds arrays that `image_splits.as_images`/`as_labels` reject.
   """
   arrays = load_arrays(path, ("x",), ("y",), fix=_HOW_TO_SAVE)
-  x = image_splits.as_images(arrays["x"], f"{path} array x")
+  x = image_splits.as_examples(arrays["x"], f"{path} array x")
   y = arrays.get("y")
   if y is not None:
     y = image_splits.as_labels(y, len(x), f"{path} array y")

@@ -14,6 +14,7 @@ from typing import Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
+from tfvae.data import columns as columns_lib
 from tfvae.errors import DataError
 
 # The held-out validation split is the same for every run and seed.
@@ -26,7 +27,8 @@ class Data:
   """The splits a run uses, as numpy arrays.
 
   Attributes:
-    train_x: `[N, H, W, C]` uint8 (0..255) or float32 images.
+    train_x: `[N, H, W, C]` uint8 (0..255) or float32 images, or `[N, D]`
+      float32 vectors.
     train_y: `[N]` int32 labels or None.
     validation_x: `[V, H, W, C]`, held out of `train_x`.
     validation_y: `[V]` or None.
@@ -34,6 +36,9 @@ class Data:
     test_y: `[M]` or None.
     num_classes: number of labels, or None.
     source: where the data was read from.
+    columns: the `tfvae.data.columns.Column`s of vectors (None for images),
+      described from the training split.
+    class_names: the label of each class id, when the source had names.
   """
   train_x: np.ndarray
   train_y: Optional[np.ndarray]
@@ -43,17 +48,24 @@ class Data:
   test_y: Optional[np.ndarray]
   num_classes: Optional[int]
   source: str
+  columns: Optional[Tuple[columns_lib.Column, ...]] = None
+  class_names: Optional[Tuple[str, ...]] = None
 
   @property
-  def data_shape(self) -> Tuple[int, int, int]:
+  def data_shape(self) -> Tuple[int, ...]:
+    """`(H, W, C)` of images or `(D,)` of vectors."""
     return tuple(int(d) for d in self.train_x.shape[1:])
+
+  @property
+  def is_vector(self) -> bool:
+    return len(self.data_shape) == 1
 
 
 def prepare(splits, validation_fraction, likelihood):
   """Holds out a validation split and checks the data fits the likelihood.
 
   Args:
-    splits: a `tfvae.data.sources.ImageSplits`.
+    splits: a `tfvae.data.sources.Splits`.
     validation_fraction: share of the training split held out, in [0, 1).
     likelihood: `bernoulli` needs pixel values in [0, 1].
 
@@ -67,7 +79,7 @@ def prepare(splits, validation_fraction, likelihood):
     for name, x in (("training", splits.train_x), ("test", splits.test_x)):
       if x.dtype != np.uint8 and x.size and (x.min() < 0 or x.max() > 1):
         raise DataError(
-            f"The {name} images of {splits.source} range over "
+            f"The {name} examples of {splits.source} range over "
             f"[{x.min():.3g}, {x.max():.3g}], but --likelihood=bernoulli "
             "needs values in [0, 1]; rescale the data or use "
             "--likelihood=gaussian.")
@@ -87,11 +99,24 @@ def prepare(splits, validation_fraction, likelihood):
   def take(indices):
     return None if labels is None else labels[indices]
 
+  columns = None
+  if splits.is_vector:
+    columns = columns_lib.fit(splits.train_x[kept], splits.column_names,
+                              splits.vocabularies)
+    if likelihood == "tabular":
+      columns_lib.check_values(splits.test_x, columns,
+                               f"The test split of {splits.source}")
+  elif likelihood == "tabular":
+    raise DataError(
+        f"--likelihood=tabular models vectors [N, D], but {splits.source} "
+        f"holds images {list(splits.train_x.shape[1:])}; use "
+        "--likelihood=bernoulli or gaussian for images.")
   return Data(
       train_x=splits.train_x[kept], train_y=take(kept),
       validation_x=splits.train_x[held_out], validation_y=take(held_out),
       test_x=splits.test_x, test_y=splits.test_y,
-      num_classes=splits.num_classes, source=splits.source)
+      num_classes=splits.num_classes, source=splits.source, columns=columns,
+      class_names=splits.class_names)
 
 
 def to_unit_float(images):

@@ -1,7 +1,7 @@
 """Where images come from: the dataset registry and local-first file lookup.
 
 `load_splits(config)` returns a dataset's train and test arrays as
-`ImageSplits`. The named datasets (`mnist`, `fashion_mnist`, `cifar10`) are
+`Splits`. The named datasets (`mnist`, `fashion_mnist`, `cifar10`) are
 read from local files when any are found, in this order of folders:
 
   1. `config.data_dir` (`--data_dir`),
@@ -25,14 +25,15 @@ import numpy as np
 
 from tfvae.config import DataConfig
 from tfvae.data import cifar
+from tfvae.data import csv_files
 from tfvae.data import idx
 from tfvae.data import image_folder
 from tfvae.data import image_splits
 from tfvae.data import npz
-from tfvae.data.image_splits import ImageSplits
+from tfvae.data.image_splits import Splits
 from tfvae.errors import ConfigError, DataError
 
-__all__ = ["DATASETS", "ImageSplits", "keras_load_data", "load_splits",
+__all__ = ["DATASETS", "Splits", "keras_load_data", "load_splits",
            "search_folders"]
 
 DATA_DIR_ENV = "TFVAE_DATA_DIR"
@@ -67,14 +68,14 @@ _NUM_CLASSES = 10
 Arrays = Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-def load_splits(config: DataConfig) -> ImageSplits:
+def load_splits(config: DataConfig) -> Splits:
   """Loads the train and test splits of `config.dataset`.
 
   Args:
     config: which dataset, and where and how to read it.
 
   Returns:
-    The `ImageSplits`, images `[N, H, W, C]` channels last.
+    The `Splits`, images `[N, H, W, C]` channels last.
 
   Raises:
     ConfigError: an unknown dataset name or a bad `data_dir`.
@@ -133,7 +134,7 @@ def keras_load_data(dataset: str) -> Tuple[Tuple[np.ndarray, np.ndarray],
     socket.setdefaulttimeout(previous_timeout)
 
 
-def _load_named(dataset: str, config: DataConfig) -> ImageSplits:
+def _load_named(dataset: str, config: DataConfig) -> Splits:
   """Loads mnist, fashion_mnist or cifar10: local files, else a download."""
   if config.data_dir and not os.path.isdir(config.data_dir):
     raise ConfigError(
@@ -248,7 +249,7 @@ def _check_class_ids(labels: np.ndarray, where: str) -> None:
         "re-download it.")
 
 
-def _to_splits(arrays: Arrays, source: str) -> ImageSplits:
+def _to_splits(arrays: Arrays, source: str) -> Splits:
   """Checks raw arrays and adds the channel axis to grey images."""
   train_x, train_y, test_x, test_y = arrays
   train_x = image_splits.as_images(train_x, f"{source} train images")
@@ -281,14 +282,15 @@ def _not_found(dataset: str, folders: List[str], notes: List[str],
           f"{', '.join(fixes[:-1])}, or {fixes[-1]}.")
 
 
-def _named_loader(dataset: str) -> Callable[[DataConfig], ImageSplits]:
+def _named_loader(dataset: str) -> Callable[[DataConfig], Splits]:
   return functools.partial(_load_named, dataset)
 
 
-DATASETS: Dict[str, Callable[[DataConfig], ImageSplits]] = {
+DATASETS: Dict[str, Callable[[DataConfig], Splits]] = {
     "mnist": _named_loader("mnist"),
     "fashion_mnist": _named_loader("fashion_mnist"),
     "cifar10": _named_loader("cifar10"),
     "npz": npz.load_npz,
     "image_folder": image_folder.load_image_folder,
+    "csv": csv_files.load_csv,
 }

@@ -172,12 +172,18 @@ def write_all(model, test_images, usage, out_dir, writer=None, step=0,
           model, test_images[:12], None if labels is None else labels[:12]),
                          _COLUMNS),
   }
-  paths = {}
-  for name, (images, columns) in pictures.items():
-    picture = grid(images, columns)
-    paths[name] = os.path.join(out_dir, f"{name}.png")
-    write_png(paths[name], picture)
-    if writer is not None:
-      with writer.as_default(step=step):
-        tf.summary.image(name, picture[None])
-  return paths
+  return {name: write_picture(grid(images, columns), out_dir, name, writer,
+                              step)
+          for name, (images, columns) in pictures.items()}
+
+
+def write_picture(picture, out_dir, name, writer=None, step=0):
+  """Writes `[H, W, C]` uint8 `picture` as `out_dir/name.png` and as an
+  image summary; returns the path."""
+  os.makedirs(out_dir, exist_ok=True)
+  path = os.path.join(out_dir, f"{name}.png")
+  write_png(path, picture)
+  if writer is not None:
+    with writer.as_default(step=step):
+      tf.summary.image(name, picture[None])
+  return path

@@ -16,10 +16,13 @@ import numpy as np
 import tensorflow as tf
 
 from tfvae import objectives
+from tfvae.evaluation import chunking
+from tfvae.evaluation import tabular
 
 # A posterior-mean variance above this marks an active unit (Burda et al.).
 ACTIVE_UNIT_THRESHOLD = 0.01
-# Upper bound on decoded pixels held at once by the importance sampler.
+# Upper bound on decoded pixels held at once by the importance sampler (the
+# networks' activations are bounded too, by `chunking`).
 _PIXEL_BUDGET = 2**24
 
 
@@ -35,7 +38,8 @@ class Evaluator:
     self.model = model
     self.seed = seed
     self._batch_terms = tf.function(self._batch_terms_eager)
-    self._log_weights = tf.function(self._log_weights_eager)
+    self._log_likelihood = tf.function(self._log_likelihood_eager)
+    self._max_decoded = None
 
   def _batch_terms_eager(self, images, labels, seed):
     model = self.model
@@ -48,8 +52,11 @@ class Evaluator:
     results = {
         "distortion": terms["distortion"],
         "reconstruction_mse": tf.reduce_mean(
-            tf.square(reconstruction - images), axis=[1, 2, 3]),
+            tf.square(reconstruction - images),
+            axis=tf.range(1, tf.rank(images))),
         "code": code}
+    if images.shape.rank == 2:  # Vectors: per-column errors need them.
+      results["reconstruction"] = reconstruction
     if model.has_likelihood_bound:
       results["neg_elbo"] = -terms["elbo"]
       results["rate"] = terms["rate"]
@@ -58,14 +65,61 @@ class Evaluator:
         results["kl_per_dim"] = kl_per_dim
     return results
 
-  def _log_weights_eager(self, images, labels, num_samples, seed):
-    noise = tf.random.stateless_normal(
-        tf.concat([[num_samples], tf.shape(images)[:1],
-                   self.model.noise_shape()], 0), seed=seed)
-    return self.model.log_weights(images, noise, labels)
+  def _log_likelihood_eager(self, images, labels, num_samples, chunk, seed):
+    """log sum_i w_i over k samples, `chunk` at a time, in one graph.
+
+    Chunk c draws its `[size, batch] + noise_shape()` noise with the stateless
+    seed `[seed[0], seed[1] + start]` (start = c * chunk); the chunks'
+    float32 log-sum-exps are combined in float64 by a running log-add-exp.
+    One iteration runs at a time, so one chunk's activations are live.
+
+    Args:
+      images: `[batch, H, W, C]` float32.
+      labels: `[batch]` int32, or None.
+      num_samples: int32 scalar k.
+      chunk: int32 scalar, samples per chunk.
+      seed: `[2]` int64 stateless seed.
+
+    Returns:
+      `[batch]` float64 log sum_i w_i (not yet divided by k).
+    """
+    batch = tf.shape(images)[0]
+    noise_shape = tf.constant(self.model.noise_shape(), tf.int32)
+
+    def body(start, total):
+      size = tf.minimum(chunk, num_samples - start)
+      noise = tf.random.stateless_normal(
+          tf.concat([[size, batch], noise_shape], 0),
+          seed=tf.stack([seed[0], seed[1] + tf.cast(start, tf.int64)]))
+      log_w = self.model.log_weights(images, noise, labels)
+      partial = tf.cast(tf.reduce_logsumexp(log_w, axis=0), tf.float64)
+      return start + chunk, _log_add_exp(total, partial)
+
+    _, total = tf.while_loop(
+        lambda start, total: start < num_samples, body,
+        [tf.constant(0), tf.fill([batch], tf.constant(-np.inf, tf.float64))],
+        parallel_iterations=1)
+    return total
+
+  def samples_per_chunk(self, num_samples, batch, num_dims):
+    """Samples decoded per call for `batch` examples of `num_dims` values.
+
+    The smallest of k, the pixel cap `_PIXEL_BUDGET // (num_dims * batch)`
+    and the activation cap `chunking.max_decoded_examples(model) // batch`,
+    and at least 1 (an evaluation batch is never split).
+    """
+    if self._max_decoded is None:
+      self._max_decoded = chunking.max_decoded_examples(self.model)
+    by_pixels = _PIXEL_BUDGET // (num_dims * batch)
+    return chunking.samples_per_chunk(
+        num_samples, batch, min(self._max_decoded, by_pixels * batch))
 
   def log_likelihood(self, images, num_samples, seed, labels=None):
     """Importance-weighted estimate of log p(x), sampled in memory-sized chunks.
+
+    Chunks hold `samples_per_chunk(...)` samples of every image, so that
+    both the decoded pixels and the networks' activations stay bounded
+    (`tfvae.evaluation.chunking`); all chunks run in one graph call.
 
     Args:
       images: `[batch, H, W, C]` float32.
@@ -77,16 +131,11 @@ class Evaluator:
       `[batch]` numpy float64 estimates of log p(x) in nats.
     """
     batch = int(images.shape[0])
-    pixels = math.prod(images.shape[1:])
-    chunk = max(1, min(num_samples, _PIXEL_BUDGET // (pixels * batch)))
-    total = None
-    for start in range(0, num_samples, chunk):
-      size = min(chunk, num_samples - start)
-      log_w = self._log_weights(
-          images, labels, tf.constant(size),
-          tf.constant([seed[0], seed[1] + start], tf.int64))
-      partial = tf.reduce_logsumexp(log_w, axis=0).numpy().astype(np.float64)
-      total = partial if total is None else np.logaddexp(total, partial)
+    chunk = self.samples_per_chunk(num_samples, batch,
+                                   math.prod(images.shape[1:]))
+    total = self._log_likelihood(
+        images, labels, tf.constant(num_samples), tf.constant(chunk),
+        tf.constant([seed[0], seed[1]], tf.int64)).numpy()
     return total - math.log(num_samples)
 
   def evaluate(self, dataset, iw_samples=0):
@@ -100,12 +149,15 @@ class Evaluator:
     Returns:
       Dict of Python floats (nats per example unless named otherwise):
       `distortion`, `reconstruction_mse` (per pixel), `active_units`,
-      `code_variance` (list, per code dimension), `num_examples`; with a likelihood bound also `neg_elbo`, `rate`,
+      `code_variance` (list, per code dimension), `num_examples`,
+      `column_errors` (vectors: `tfvae.evaluation.tabular.column_errors`,
+      else None); with a likelihood bound also `neg_elbo`, `rate`,
       `kl_per_dim` (list), and `nll` and `bits_per_dim` (from the k-sample
       estimate when asked for, else from the ELBO); without one these are
       None.
     """
     sums, codes, count, nll_sum = {}, [], 0, 0.0
+    rows, reconstructions = [], []
     kl_per_dim, num_dims = None, None
     bound = self.model.has_likelihood_bound
     for index, batch in enumerate(dataset):
@@ -121,6 +173,9 @@ class Evaluator:
         batch_kl = tf.reduce_sum(terms["kl_per_dim"], axis=0).numpy()
         kl_per_dim = batch_kl if kl_per_dim is None else kl_per_dim + batch_kl
       codes.append(terms["code"].numpy())
+      if "reconstruction" in terms:
+        rows.append(images.numpy())
+        reconstructions.append(terms["reconstruction"].numpy())
       if iw_samples and bound:
         nll_sum -= float(np.sum(self.log_likelihood(
             images, iw_samples, (self.seed + 1, index * iw_samples), labels)))
@@ -142,8 +197,22 @@ class Evaluator:
     codes = np.concatenate(codes)
     results["active_units"] = active_units(codes)
     results["code_variance"] = [float(v) for v in np.var(codes, axis=0)]
+    results["codes"] = codes
     results["num_examples"] = count
+    results["column_errors"] = (
+        tabular.column_errors(np.concatenate(rows),
+                              np.concatenate(reconstructions),
+                              self.model.columns)
+        if rows and getattr(self.model, "columns", None) else None)
     return results
+
+
+def _log_add_exp(a, b):
+  """log(exp(a) + exp(b)) elementwise, as `np.logaddexp` (-inf-safe)."""
+  larger = tf.maximum(a, b)
+  gap = tf.where(tf.math.is_finite(larger), -tf.abs(a - b),
+                 tf.zeros_like(larger))
+  return larger + tf.math.log1p(tf.exp(gap))
 
 
 def active_units(posterior_means, threshold=ACTIVE_UNIT_THRESHOLD):

@@ -3,6 +3,8 @@
   python -m tfvae.export --model_dir=runs/quickstart [--export_dir=E]
       [--tflite_quantization=none|float16|dynamic_int8]
 
+Installed (`pip install .`), the same program is `tfvae-export`.
+
 Works for finished and interrupted runs; each call writes the next version.
 """
 
@@ -12,9 +14,9 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app  # pylint: disable=g-import-not-at-top
-from absl import flags
+from absl import flags  # pylint: disable=g-import-not-at-top
 
+from tfvae.cli import absl_main
 from tfvae.config import TFLITE_QUANTIZATIONS
 from tfvae.errors import TfvaeError
 
@@ -30,8 +32,15 @@ _QUANTIZATION = flags.DEFINE_enum("tflite_quantization", "none",
 
 
 def main(argv):
+  """Exports the run of `--model_dir` with the parsed flags.
+
+  Args:
+    argv: what is left of the command line after absl parsed the flags;
+      only the program name is expected.
+  """
+  program = absl_main.program_name("tfvae.export")
   if len(argv) > 1:
-    sys.exit(f"tfvae.export: error: unexpected arguments {argv[1:]}.")
+    sys.exit(f"{program}: error: unexpected arguments {argv[1:]}.")
   from tfvae.export import exporter  # pylint: disable=g-import-not-at-top
   from tfvae.training import run_state  # pylint: disable=g-import-not-at-top
   try:
@@ -42,11 +51,17 @@ def main(argv):
         tflite_quantization=_QUANTIZATION.value))
     result = exporter.export_run(model, config)
   except TfvaeError as e:
-    sys.exit(f"tfvae.export: error: {e}")
+    sys.exit(f"{program}: error: {e}")
   print(f"Exported step {step} as version {result.version}: "
         f"{result.version_dir} (TFLite: {result.tflite_path}; TF Serving "
         f"config: {result.models_config})")
 
 
+def run():
+  """The `tfvae-export` console script: runs `main` on the parsed flags."""
+  absl_main.run(main, [flags.FLAGS[holder.name] for holder in (
+      _MODEL_DIR, _EXPORT_DIR, _QUANTIZATION)], __doc__)
+
+
 if __name__ == "__main__":
-  app.run(main)
+  run()

@@ -8,12 +8,14 @@ are never overwritten: each export takes the next integer.
 """
 
 import dataclasses
+import json
 import os
 import shutil
 
 import numpy as np
 import tensorflow as tf
 
+from tfvae.data import columns as columns_lib
 from tfvae.errors import ExportError
 from tfvae.export import serving_config
 from tfvae.export import signatures
@@ -21,6 +23,8 @@ from tfvae.export import tflite
 from tfvae.export import warmup
 
 TFLITE_FILE = "model.tflite"
+# In assets.extra/, beside TF Serving's warm-up requests.
+METADATA_FILE = "tfvae.json"
 # Largest |TFLite - SavedModel| accepted on `decode` by the export check.
 _TOLERANCE = {"none": 1e-4, "float16": 1e-2, "dynamic_int8": 0.1}
 
@@ -86,10 +90,38 @@ def check_tflite(model, tflite_bytes, quantization):
   sample_inputs = {name: value.numpy()
                    for name, value in examples["sample"].items()}
   images = interpreter.get_signature_runner("sample")(**sample_inputs)[
-      "images"]
+      signatures.output_name(model)]
   if not np.all(np.isfinite(images)):
     raise ExportError("The TFLite sample signature returns non-finite "
                       "values; the file was not published.")
+
+
+def metadata(model):
+  """What a reader of the export needs beyond its signatures (JSON-ready).
+
+  Returns:
+    Dict: `model` (variant), `data_shape`, `conditional`, `num_classes`,
+    `has_likelihood_bound`, `latent_dim`, and `columns` (the vector data's
+    column kinds, vocabularies and statistics, or None).
+  """
+  return {
+      "model": model.config.model,
+      "likelihood": model.config.likelihood,
+      "data_shape": list(model.data_shape),
+      "conditional": bool(model.conditional),
+      "num_classes": model.num_classes,
+      "has_likelihood_bound": bool(model.has_likelihood_bound),
+      "latent_dim": int(model.latent_dim),
+      "columns": columns_lib.to_dicts(getattr(model, "columns", None)),
+  }
+
+
+def write_metadata(model, version_dir):
+  """Writes `metadata(model)` to `<version_dir>/assets.extra/tfvae.json`."""
+  folder = os.path.join(version_dir, "assets.extra")
+  os.makedirs(folder, exist_ok=True)
+  with open(os.path.join(folder, METADATA_FILE), "w") as f:
+    json.dump(metadata(model), f, indent=2)
 
 
 def export(model, export_dir, model_name, quantization="none",
@@ -123,6 +155,7 @@ def export(model, export_dir, model_name, quantization="none",
     signatures.build_archive(model).write_out(staging_dir, verbose=False)
     warmup.write_warmup_requests(staging_dir, model_name,
                                  signatures.example_inputs(model))
+    write_metadata(model, staging_dir)
     tflite_bytes = tflite.convert(staging_dir, signatures.TFLITE_SIGNATURES,
                                   quantization)
     check_tflite(model, tflite_bytes, quantization)

@@ -60,6 +60,7 @@ class CVAE(VAE):
   """
 
   conditional = True
+  accepts_vectors = False
   OPTIONS = GAUSSIAN_LATENT_OPTIONS | {"conditioning"}
 
   def __init__(self, config, data_shape, num_classes=None, **kwargs):
@@ -86,6 +87,12 @@ class CVAE(VAE):
     if self.conditioning == "concat":
       return (height, width, channels + self.num_classes)
     return self.data_shape
+
+  def decoder_input_dim(self):
+    """z plus the one-hot label with `concat`."""
+    if self.conditioning == "concat":
+      return self.latent_dim + self.num_classes
+    return self.latent_dim
 
   @classmethod
   def check_config(cls, config):

@@ -62,16 +62,54 @@ def check_options(config):
   cls.check_config(config)
 
 
-def build(config, data_shape, num_classes=None):
+def check_data(config, data_shape, encoder_body=None, decoder_body=None):
+  """Rejects a variant, network or prior that cannot take these data.
+
+  Raises:
+    ConfigError: naming the flag and the fix.
+  """
+  cls = get(config.model)
+  if (encoder_body is not None or decoder_body is not None) and (
+      not cls.accepts_custom_networks):
+    raise ConfigError(
+        f"--model={config.model} builds its own networks and takes no custom "
+        "encoder/decoder; use a Gaussian-latent model (e.g. vae) with them.")
+  if len(data_shape) != 1:
+    return
+  if not cls.accepts_vectors:
+    raise ConfigError(
+        f"--model={config.model} needs images [N, H, W, C]; these data are "
+        f"vectors [N, {data_shape[0]}]. Choose another --model (e.g. vae).")
+  for side, body in (("encoder", encoder_body), ("decoder", decoder_body)):
+    if body is None and getattr(config, side) == "conv":
+      raise ConfigError(
+          f"--{side}=conv needs images [N, H, W, C]; these data are vectors "
+          f"[N, {data_shape[0]}]. Use --{side}=mlp.")
+  if config.prior == "vamp":
+    raise ConfigError(
+        "--prior=vamp learns pseudo-inputs in [0, 1] images; with vectors "
+        "use --prior=normal or --prior=mixture.")
+
+
+def build(config, data_shape, num_classes=None, columns=None,
+          encoder_body=None, decoder_body=None):
   """Checks `config` against the variant and builds its (unbuilt) model.
 
   Args:
     config: a `ModelConfig`.
-    data_shape: `(H, W, C)` of the data.
+    data_shape: `(H, W, C)` of images or `(D,)` of vectors.
     num_classes: number of labels in the data, or None.
+    columns: the vector data's `tfvae.data.columns.Column`s, or None.
+    encoder_body: a custom Keras encoder body, or None.
+    decoder_body: a custom Keras decoder body, or None.
 
   Returns:
     The model; call `build_from_shape()` to create its variables.
   """
   check_options(config)
-  return get(config.model)(config, data_shape, num_classes=num_classes)
+  check_data(config, data_shape, encoder_body, decoder_body)
+  extra = {name: value for name, value in (
+      ("columns", columns), ("encoder_body", encoder_body),
+      ("decoder_body", decoder_body)) if value is not None}
+  return get(config.model)(config, data_shape, num_classes=num_classes,
+                           **extra)

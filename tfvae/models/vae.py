@@ -50,27 +50,41 @@ GAUSSIAN_LATENT_OPTIONS = frozenset({
 
 @registry.register("vae")
 class VAE(keras.Model):
-  """Gaussian posterior, configurable prior and flow, Bernoulli/Gaussian pixels.
+  """Gaussian posterior, configurable prior and flow, any likelihood head.
 
   Args:
     config: a `ModelConfig`.
-    data_shape: `(H, W, C)` of the data.
+    data_shape: `(H, W, C)` of images or `(D,)` of vectors.
     num_classes: number of labels in the data, or None.
+    columns: the `tfvae.data.columns.Column`s of vector data, or None.
+    encoder_body: a Keras network mapping what the encoder reads
+      (`encoder_input_shape()`) to features, replacing `config.encoder`.
+    decoder_body: a Keras network mapping z to features or a feature map,
+      replacing `config.decoder`.
   """
 
   conditional = False
   has_likelihood_bound = True
+  # Data and networks the variant can take (`registry.build` checks them).
+  accepts_vectors = True
+  accepts_custom_networks = True
   OPTIONS = GAUSSIAN_LATENT_OPTIONS
 
-  def __init__(self, config, data_shape, num_classes=None, **kwargs):
+  def __init__(self, config, data_shape, num_classes=None, columns=None,
+               encoder_body=None, decoder_body=None, **kwargs):
     super().__init__(name=config.model, **kwargs)
     self.config = config
     self.data_shape = tuple(data_shape)
     self.latent_dim = config.latent_dim
     self.num_classes = num_classes
-    self.encoder = factory.build_encoder(config, self.encoder_input_shape())
-    self.decoder = factory.build_decoder(config, self.data_shape)
-    self.likelihood = likelihoods.build_likelihood(config, self.data_shape)
+    self.columns = None if columns is None else tuple(columns)
+    self.likelihood = likelihoods.build_likelihood(config, self.data_shape,
+                                                   self.columns)
+    self.encoder = factory.build_encoder(config, self.encoder_input_shape(),
+                                         body=encoder_body)
+    self.decoder = factory.build_decoder(
+        config, self.likelihood.parameter_shape, body=decoder_body,
+        latent_dim=self.decoder_input_dim())
     self.latent_prior = priors.build_prior(config, self.data_shape)
     self.posterior_flow = flows.build_flow(config)
 
@@ -87,8 +101,14 @@ class VAE(keras.Model):
           "and prior; use it with --prior=normal --posterior_flow=none.")
 
   def encoder_input_shape(self):
-    """`(H, W, C')` of what the encoder reads (hook; `cvae` adds channels)."""
-    return self.data_shape
+    """Per-example shape of what the encoder reads (hook; `cvae` adds
+    channels): the likelihood's `feature_shape`, the data's own shape except
+    for tables (one-hot categories)."""
+    return self.likelihood.feature_shape
+
+  def decoder_input_dim(self):
+    """Size of what the decoder reads (hook; `cvae` adds the label)."""
+    return self.latent_dim
 
   def build(self, input_shape):
     """Nothing to create here: each network builds on its first call."""
@@ -114,7 +134,7 @@ class VAE(keras.Model):
     """Posterior parameters.
 
     Args:
-      images: `[batch, H, W, C]` float32 in [0, 1].
+      images: `[batch, H, W, C]` float32 in [0, 1], or `[batch, D]` vectors.
       labels: `[batch]` int32 class ids (conditional models only).
       training: batch norm / dropout mode.
 
@@ -122,7 +142,8 @@ class VAE(keras.Model):
       `{'loc', 'scale'}`, each `[batch, latent_dim]`.
     """
     del labels
-    loc, scale = self.encoder(images, training=training)
+    loc, scale = self.encoder(self.likelihood.features(images),
+                              training=training)
     return {"loc": loc, "scale": scale}
 
   def posterior(self, params):

@@ -111,6 +111,8 @@ class VQVAE(VAE):
   """
 
   has_likelihood_bound = False
+  accepts_vectors = False
+  accepts_custom_networks = False
   OPTIONS = frozenset({"num_embeddings", "embedding_dim", "commitment_cost",
                        "vq_ema_decay", "code_prior_layers",
                        "code_prior_channels"})

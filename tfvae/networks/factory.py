@@ -1,6 +1,7 @@
 """Builds the encoder and decoder a `ModelConfig` asks for."""
 
 from tfvae.networks import conv
+from tfvae.networks import custom
 from tfvae.networks import mlp
 
 
@@ -21,18 +22,21 @@ def _settings(config, network, data_shape):
   return tuple(widths), activation, batch_norm
 
 
-def build_encoder(config, data_shape, latent_dim=None):
-  """The encoder for `config.encoder`.
+def build_encoder(config, data_shape, latent_dim=None, body=None):
+  """The encoder for `config.encoder`, or around a custom `body`.
 
   Args:
     config: a `ModelConfig`.
-    data_shape: `(H, W, C)`.
+    data_shape: `(H, W, C)` or `(D,)`: what the encoder reads.
     latent_dim: size of z; defaults to `config.latent_dim`.
+    body: a user's `keras.Model` (see `tfvae.networks.custom`), or None.
 
   Returns:
-    A Keras model mapping `[batch, H, W, C]` to `(loc, scale)`.
+    A Keras model mapping `[batch] + data_shape` to `(loc, scale)`.
   """
   latent_dim = latent_dim or config.latent_dim
+  if body is not None:
+    return custom.CustomEncoder(body, data_shape, latent_dim, name="encoder")
   widths, activation, batch_norm = _settings(config, config.encoder,
                                              data_shape)
   if config.encoder == "conv":
@@ -42,16 +46,22 @@ def build_encoder(config, data_shape, latent_dim=None):
                         config.dropout, name="encoder")
 
 
-def build_decoder(config, data_shape):
-  """The decoder for `config.decoder`.
+def build_decoder(config, data_shape, body=None, latent_dim=None):
+  """The decoder for `config.decoder`, or around a custom `body`.
 
   Args:
     config: a `ModelConfig`.
-    data_shape: `(H, W, C)`.
+    data_shape: per-example shape of its output, `(H, W, C)` or `(P,)`.
+    body: a user's `keras.Model` (see `tfvae.networks.custom`), or None.
+    latent_dim: size of what it reads (for `body`); default
+      `config.latent_dim`.
 
   Returns:
-    A Keras model mapping `[batch, latent_dim]` to `[batch, H, W, C]`.
+    A Keras model mapping `[batch, latent_dim]` to `[batch] + data_shape`.
   """
+  if body is not None:
+    return custom.CustomDecoder(body, latent_dim or config.latent_dim,
+                                data_shape, name="decoder")
   widths, activation, batch_norm = _settings(config, config.decoder,
                                              data_shape)
   if config.decoder == "conv":

@@ -15,10 +15,16 @@ import tensorflow as tf
 
 from tfvae.data import pipeline
 from tfvae.data import sources
+from tfvae.errors import ConfigError
 from tfvae.evaluation import images as images_lib
 from tfvae.evaluation import report
+from tfvae.evaluation import scatter
+from tfvae.evaluation import tabular
 from tfvae.training import run_state
 from tfvae.training.loop import Trainer
+
+# The dataset name recorded for data passed as arrays.
+ARRAYS_DATASET = "arrays"
 
 
 @dataclasses.dataclass
@@ -39,19 +45,25 @@ class RunResult:
   resumed_from: str = None
 
 
-def load_data(config):
-  """Reads and prepares the data `config` asks for."""
-  splits = sources.load_splits(config.data)
+def load_data(config, splits=None):
+  """Reads and prepares the data `config` asks for (or the given `splits`)."""
+  if splits is None:
+    splits = sources.load_splits(config.data)
   return pipeline.prepare(splits, config.data.validation_fraction,
                           config.model.likelihood)
 
 
-def train_and_evaluate(config, strategy=None):
+def train_and_evaluate(config, strategy=None, data=None, encoder=None,
+                       decoder=None):
   """Trains (resuming if possible), evaluates on the test split, writes outputs.
 
   Args:
     config: a validated `RunConfig`.
     strategy: optional `tf.distribute.Strategy` overriding the config's.
+    data: `tfvae.data.from_arrays(...)` splits to use instead of
+      `config.data.dataset` (recorded as the dataset `arrays`).
+    encoder: a custom Keras encoder body (see `tfvae.networks.custom`).
+    decoder: a custom Keras decoder body.
 
   Returns:
     A `RunResult`.
@@ -60,20 +72,33 @@ def train_and_evaluate(config, strategy=None):
     TfvaeError: for bad flags, data, or a diverging run.
   """
   model_dir = config.train.model_dir
+  existing = model_dir  # The deepest part of model_dir that exists.
+  while existing and not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  if existing and not os.path.isdir(existing):
+    raise ConfigError(f"--model_dir={model_dir}: {existing} is a file, not a "
+                      "folder; choose a folder path.")
+  if data is not None:
+    config = dataclasses.replace(config, data=dataclasses.replace(
+        config.data, dataset=ARRAYS_DATASET))
   keras.utils.set_random_seed(config.train.seed)
   if config.train.restart:
     run_state.clear_outputs(model_dir)
-  data = load_data(config)
+  data = load_data(config, data)
   os.makedirs(model_dir, exist_ok=True)
-  trainer = Trainer(config, data, strategy)
+  trainer = Trainer(config, data, strategy, encoder=encoder, decoder=decoder)
   if trainer.manager.latest_checkpoint:
     run_state.check_resumable(config, model_dir)
   resumed_from = trainer.restore_or_initialize()
   if resumed_from:
     logging.info("Resuming from %s at step %d.", resumed_from,
                  int(trainer.step.numpy()))
-  run_state.write_config(config, model_dir, data.data_shape,
-                         data.num_classes)
+  run_state.write_config(
+      config, model_dir, data.data_shape, data.num_classes,
+      columns=data.columns, class_names=data.class_names,
+      custom_networks=[side for side, body in (("encoder", encoder),
+                                               ("decoder", decoder))
+                       if body is not None])
   try:
     trainer.fit()
   except KeyboardInterrupt:
@@ -117,30 +142,43 @@ def evaluate(trainer, data):
                  "reconstruction_mse", "active_units"):
       if results[name] is not None:
         tf.summary.scalar(f"test/{name}", results[name])
-  if config.eval.images:
+  images_dir = os.path.join(config.train.model_dir, "images")
+  if config.eval.images and not data.is_vector:
     first = next(iter(dataset.unbatch().batch(40)))
     usage = results["kl_per_dim"] or results["code_variance"]
     image_paths = images_lib.write_all(
-        trainer.model, first["image"].numpy(), usage,
-        os.path.join(config.train.model_dir, "images"), writer, step,
-        seed=config.train.seed, test_labels=(
+        trainer.model, first["image"].numpy(), usage, images_dir, writer,
+        step, seed=config.train.seed, test_labels=(
             first["label"].numpy() if "label" in first else None),
         num_classes=data.num_classes)
+  if config.eval.images and test_y is not None:
+    image_paths["latent_scatter"] = images_lib.write_picture(
+        scatter.latent_scatter(results["codes"], test_y[:len(
+            results["codes"])], data.class_names),
+        images_dir, "latent_scatter", writer, step)
   writer.flush()
+  if data.is_vector and config.model.likelihood == "tabular":
+    baseline = tabular.trivial_nll(data.train_x, test_x, data.columns)
+  else:
+    baseline = trivial_nll(data.train_x, test_x, trainer.binarized,
+                           config.model.likelihood)
   metrics = {
       "step": step,
       "model": config.model.model,
       "dataset": config.data.dataset,
       "data_source": data.source,
+      "data_shape": list(data.data_shape),
       "latent_dim": config.model.latent_dim,
       "likelihood": config.model.likelihood,
       "test_examples": results["num_examples"],
       "test_neg_elbo": results["neg_elbo"],
       "test_nll": results["nll"],
-      "test_bits_per_dim": results["bits_per_dim"],
+      "test_bits_per_dim": (None if data.is_vector
+                            else results["bits_per_dim"]),
       "test_distortion": results["distortion"],
       "test_rate": results["rate"],
       "test_reconstruction_mse": results["reconstruction_mse"],
+      "test_column_errors": results["column_errors"],
       "kl_per_dim": results["kl_per_dim"],
       "has_likelihood_bound": trainer.model.has_likelihood_bound,
       "active_units": results["active_units"],
@@ -148,8 +186,7 @@ def evaluate(trainer, data):
       "eval_iw_samples": config.eval.eval_iw_samples,
       "eval_seconds": time.perf_counter() - began,
       "train_img_per_s": trainer.train_images_per_second,
-      "trivial_nll": trivial_nll(data.train_x, test_x, trainer.binarized,
-                                 config.model.likelihood),
+      "trivial_nll": baseline,
   }
   return metrics, image_paths
 

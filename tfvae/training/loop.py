@@ -37,9 +37,12 @@ class Trainer:
     config: a validated `RunConfig`.
     data: a `tfvae.data.pipeline.Data`.
     strategy: a `tf.distribute.Strategy`; default from `config.train`.
+    encoder: a custom Keras encoder body (`tfvae.networks.custom`), or None.
+    decoder: a custom Keras decoder body, or None.
   """
 
-  def __init__(self, config, data, strategy=None):
+  def __init__(self, config, data, strategy=None, encoder=None,
+               decoder=None):
     self.config = config
     self.data = data
     train = config.train
@@ -64,7 +67,8 @@ class Trainer:
                         or train.epochs * self.steps_per_epoch)
     with self.strategy.scope():
       self.model = models.build(config.model, data.data_shape,
-                                data.num_classes)
+                                data.num_classes, columns=data.columns,
+                                encoder_body=encoder, decoder_body=decoder)
       self.model.build_from_shape()
       self.optimizer = keras.optimizers.Adam(
           learning_rate=train.learning_rate,

@@ -12,6 +12,7 @@ import shutil
 
 import tensorflow as tf
 
+from tfvae.data import columns as columns_lib
 from tfvae.errors import ConfigError
 from tfvae.errors import ExportError
 
@@ -48,18 +49,27 @@ def clear_outputs(model_dir):
       os.remove(path)
 
 
-def write_config(config, model_dir, data_shape, num_classes):
-  """Saves the run config and the data's shape as JSON, atomically.
+def write_config(config, model_dir, data_shape, num_classes, columns=None,
+                 class_names=None, custom_networks=()):
+  """Saves the run config and what the data look like as JSON, atomically.
 
   Args:
     config: the `RunConfig`.
     model_dir: the run's folder.
-    data_shape: `(H, W, C)` of the data (to rebuild the model for export).
+    data_shape: `(H, W, C)` or `(D,)` of the data (to rebuild the model).
     num_classes: number of labels, or None.
+    columns: the vector data's `Column`s, or None.
+    class_names: the label of each class id, or None.
+    custom_networks: which networks (`encoder`, `decoder`) were the user's
+      own Keras bodies, which a rebuild needs again.
   """
   tmp = os.path.join(model_dir, CONFIG_FILE + ".tmp")
   values = dict(dataclasses.asdict(config), data_shape=list(data_shape),
-                num_classes=num_classes)
+                num_classes=num_classes,
+                columns=columns_lib.to_dicts(columns),
+                class_names=None if class_names is None else list(
+                    class_names),
+                custom_networks=list(custom_networks))
   with open(tmp, "w") as f:
     json.dump(_jsonable(values), f, indent=2)
   os.replace(tmp, os.path.join(model_dir, CONFIG_FILE))
@@ -115,11 +125,13 @@ def checkpoint_manager(checkpoint, model_dir, max_to_keep):
       max_to_keep=max_to_keep)
 
 
-def load_trained_model(model_dir):
+def load_trained_model(model_dir, encoder=None, decoder=None):
   """Rebuilds a run's model from `config.json` and its latest checkpoint.
 
   Args:
     model_dir: the folder of a finished or interrupted run.
+    encoder: the custom encoder body the run was trained with, if any.
+    decoder: the custom decoder body the run was trained with, if any.
 
   Returns:
     `(model, config, step)`: the built model with trained weights, the
@@ -141,8 +153,18 @@ def load_trained_model(model_dir):
         "; train first (python train.py --model_dir=...) or point "
         "--model_dir at a run's folder.")
   config = RunConfig.from_dict(saved)
-  model = models.build(config.model, tuple(saved.get("data_shape") or saved["image_shape"]),
-                       saved.get("num_classes"))
+  given = {"encoder": encoder, "decoder": decoder}
+  missing = [side for side in saved.get("custom_networks", [])
+             if given[side] is None]
+  if missing:
+    raise ExportError(
+        f"{model_dir} was trained with a custom {' and '.join(missing)}; "
+        "pass the same Keras network(s) again (encoder=..., decoder=...) or "
+        "load its export instead.")
+  data_shape = tuple(saved.get("data_shape") or saved["image_shape"])
+  model = models.build(config.model, data_shape, saved.get("num_classes"),
+                       columns=columns_lib.from_dicts(saved.get("columns")),
+                       encoder_body=encoder, decoder_body=decoder)
   model.build_from_shape()
   step = tf.Variable(0, dtype=tf.int64)
   checkpoint = tf.train.Checkpoint(model=model, step=step)

@@ -1,0 +1,1 @@
+"""Command-line programs: `tfvae-train` (`train.py`); see pyproject.toml."""
