@@ -12,7 +12,6 @@ out); a categorical column holds the index of its value in the vocabulary.
 """
 
 import csv
-import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -21,8 +20,6 @@ from tfvae.config import DataConfig
 from tfvae.data import image_splits
 from tfvae.errors import ConfigError, DataError
 
-TRAIN_FILE = "train.csv"
-TEST_FILE = "test.csv"
 _MISSING = ("", "na", "nan", "null", "none", "?")
 
 
@@ -43,7 +40,8 @@ def load_csv(config: DataConfig) -> image_splits.Splits:
     DataError: a ragged row, a missing or non-numeric value, a category or
       label in the test split that the training split lacks.
   """
-  train_path, test_path = _find_files(config.data_dir)
+  train_path, test_path = image_splits.find_split_files(
+      config.data_dir, ".csv", "csv")
   header, train_rows = read_table(train_path)
   if test_path is None:
     kept, held_out = _hold_out(len(train_rows), config.test_fraction,
@@ -315,24 +313,3 @@ def _hold_out(num_rows: int, fraction: float, where: str):
   train, _, test, _ = image_splits.hold_out_test(indices, None, fraction,
                                                  where)
   return train, test
-
-
-def _find_files(data_dir: Optional[str]) -> Tuple[str, Optional[str]]:
-  """Returns the train file and the test file (None when there is none)."""
-  if not data_dir:
-    raise ConfigError(
-        "--data_dir must point to a .csv file or a folder with train.csv "
-        "(and optional test.csv) when --dataset=csv.")
-  if os.path.isfile(data_dir):
-    return data_dir, None
-  if not os.path.isdir(data_dir):
-    raise ConfigError(
-        f"--data_dir={data_dir} does not exist; point it to a .csv file or a "
-        "folder with train.csv (and optional test.csv).")
-  train_path = os.path.join(data_dir, TRAIN_FILE)
-  if not os.path.isfile(train_path):
-    raise DataError(
-        f"{data_dir} has no {TRAIN_FILE}; add one or point --data_dir to a "
-        ".csv file.")
-  test_path = os.path.join(data_dir, TEST_FILE)
-  return train_path, test_path if os.path.isfile(test_path) else None

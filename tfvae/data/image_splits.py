@@ -7,6 +7,7 @@ one out with `hold_out_test`, which does not depend on any training seed.
 """
 
 import dataclasses
+import os
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
@@ -228,6 +229,46 @@ def make_splits(
     num_classes = int(max(train_y.max(), test_y.max())) + 1
   return Splits(train_x, train_y, test_x, test_y, num_classes, source,
                 **metadata)
+
+
+def find_split_files(data_dir: Optional[str], suffix: str, dataset: str,
+                     how_to_make: str = "") -> Tuple[str, Optional[str]]:
+  """The train file and test file (None when absent) of a file source.
+
+  `data_dir` is one file (the caller holds out a test split) or a folder
+  holding `train<suffix>` and optionally `test<suffix>`.
+
+  Args:
+    data_dir: `--data_dir`.
+    suffix: the files' extension, e.g. `.npz`.
+    dataset: the `--dataset` name, for messages.
+    how_to_make: how to write a train file, quoted in the message.
+
+  Raises:
+    ConfigError: `data_dir` unset or missing.
+    DataError: a folder without `train<suffix>`.
+  """
+  from tfvae.errors import ConfigError  # pylint: disable=g-import-not-at-top
+
+  train_name, test_name = f"train{suffix}", f"test{suffix}"
+  if not data_dir:
+    raise ConfigError(
+        f"--data_dir must point to a {suffix} file or a folder with "
+        f"{train_name} (and optional {test_name}) when --dataset={dataset}.")
+  if os.path.isfile(data_dir):
+    return data_dir, None
+  if not os.path.isdir(data_dir):
+    raise ConfigError(
+        f"--data_dir={data_dir} does not exist; point it to a {suffix} file "
+        f"or a folder with {train_name} (and optional {test_name}).")
+  train_path = os.path.join(data_dir, train_name)
+  if not os.path.isfile(train_path):
+    how = f" ({how_to_make})" if how_to_make else ""
+    raise DataError(
+        f"{data_dir} has no {train_name}; add one{how} or point --data_dir "
+        f"to a {suffix} file.")
+  test_path = os.path.join(data_dir, test_name)
+  return train_path, test_path if os.path.isfile(test_path) else None
 
 
 def describe_exception(e: BaseException) -> str:

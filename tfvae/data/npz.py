@@ -15,10 +15,8 @@ import numpy as np
 
 from tfvae.config import DataConfig
 from tfvae.data import image_splits
-from tfvae.errors import ConfigError, DataError
+from tfvae.errors import DataError
 
-TRAIN_FILE = "train.npz"
-TEST_FILE = "test.npz"
 _HOW_TO_SAVE = "save it with np.savez(path, x=images, y=labels)"
 
 
@@ -36,7 +34,8 @@ def load_npz(config: DataConfig) -> image_splits.Splits:
     DataError: a file is missing, unreadable or holds arrays of the wrong
       shape, dtype or length.
   """
-  train_path, test_path = _find_files(config.data_dir)
+  train_path, test_path = image_splits.find_split_files(
+      config.data_dir, ".npz", "npz", _HOW_TO_SAVE)
   train_x, train_y = read_npz(train_path)
   if test_path is None:
     train_x, train_y, test_x, test_y = image_splits.hold_out_test(
@@ -107,24 +106,3 @@ def load_arrays(path: str, required: Sequence[str],
     raise DataError(
         f"{path} is not a readable .npz archive "
         f"({image_splits.describe_exception(e)}); {fix}.") from e
-
-
-def _find_files(data_dir: Optional[str]) -> Tuple[str, Optional[str]]:
-  """Returns the train file and the test file (None when there is none)."""
-  if not data_dir:
-    raise ConfigError(
-        "--data_dir must point to a .npz file or a folder with train.npz "
-        "(and optional test.npz) when --dataset=npz.")
-  if os.path.isfile(data_dir):
-    return data_dir, None
-  if not os.path.isdir(data_dir):
-    raise ConfigError(
-        f"--data_dir={data_dir} does not exist; point it to a .npz file or a "
-        "folder with train.npz (and optional test.npz).")
-  train_path = os.path.join(data_dir, TRAIN_FILE)
-  if not os.path.isfile(train_path):
-    raise DataError(
-        f"{data_dir} has no {TRAIN_FILE}; add one ({_HOW_TO_SAVE}) or point "
-        "--data_dir to a .npz file.")
-  test_path = os.path.join(data_dir, TEST_FILE)
-  return train_path, test_path if os.path.isfile(test_path) else None

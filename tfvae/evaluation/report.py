@@ -4,6 +4,8 @@ import json
 import os
 
 METRICS_FILE = "metrics.json"
+# Columns whose reconstruction error the summary table lists.
+_MAX_COLUMN_ROWS = 12
 
 
 def write_metrics(metrics, model_dir):
@@ -36,17 +38,34 @@ def summary_table(metrics, locations):
     value = metrics.get(key)
     return "- (no likelihood bound)" if value is None else f"{value:.{digits}f}"
 
+  vectors = metrics.get("test_column_errors") is not None
   rows = [
       ("step", f"{metrics['step']}"),
       ("test -ELBO (nats)", shown("test_neg_elbo", 2)),
       (f"test NLL, k={k} (nats)", shown("test_nll", 2)),
-      ("test bits/dim", shown("test_bits_per_dim", 4)),
+  ]
+  if vectors:  # Bits per dimension mean nothing for mixed columns.
+    rows.append(("baseline NLL (nats)", shown("trivial_nll", 2)))
+  else:
+    rows.append(("test bits/dim", shown("test_bits_per_dim", 4)))
+  rows += [
       ("test distortion (nats)", shown("test_distortion", 2)),
       ("test KL (nats)", shown("test_rate", 2)),
-      ("test reconstruction MSE", shown("test_reconstruction_mse", 5)),
+  ]
+  if vectors:
+    errors = list(metrics["test_column_errors"].items())
+    rows += [(f"test {e['metric']} {name}", f"{e['value']:.4g}")
+             for name, e in errors[:_MAX_COLUMN_ROWS]]
+    if len(errors) > _MAX_COLUMN_ROWS:
+      rows.append(("test column errors",
+                   f"{len(errors) - _MAX_COLUMN_ROWS} more in metrics.json"))
+  else:
+    rows.append(("test reconstruction MSE",
+                 shown("test_reconstruction_mse", 5)))
+  rows += [
       ("active units",
        f"{metrics['active_units']} / {metrics.get('code_dim', metrics['latent_dim'])}"),
-      ("train images/s",
+      ("train examples/s" if vectors else "train images/s",
        f"{metrics['train_img_per_s']:.0f}"
        if metrics.get("train_img_per_s") else "-"),
       ("test examples", f"{metrics['test_examples']}"),

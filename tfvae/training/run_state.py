@@ -30,6 +30,8 @@ def _resume_key(config):
       "dataset": config.data.dataset,
       "validation_fraction": config.data.validation_fraction,
       "binarize": config.data.binarize,
+      "categorical_columns": config.data.categorical_columns,
+      "label_column": config.data.label_column,
       "batch_size": config.train.batch_size,
       "seed": config.train.seed,
   }
@@ -98,6 +100,8 @@ def check_resumable(config, model_dir):
       "dataset": saved["data"]["dataset"],
       "validation_fraction": saved["data"]["validation_fraction"],
       "binarize": saved["data"]["binarize"],
+      "categorical_columns": saved["data"].get("categorical_columns", []),
+      "label_column": saved["data"].get("label_column"),
       "batch_size": saved["train"]["batch_size"],
       "seed": saved["train"]["seed"],
   }
