@@ -11,6 +11,7 @@ import pytest
 from tfvae.config import DataConfig
 from tfvae.data import csv_files
 from tfvae.data import image_splits
+from tfvae.data import pipeline
 from tfvae.data import sources
 from tfvae.data.columns import Column
 from tfvae.errors import ConfigError, DataError
@@ -223,6 +224,22 @@ def test_vocabulary_comes_from_the_training_rows_of_one_file(tmp_path):
   # Row i is on line i + 2 (the header is line 1).
   assert _one_line(info).startswith(
       f"{path} line {rare + 2} column 'c' holds category 'rare'")
+
+
+def test_test_value_that_breaks_a_training_column_names_the_line(tmp_path):
+  # Column 'b' is 0/1 in every training row, hence binary; one held-out row
+  # holds 2. The message must lead to the row in the file: its line.
+  _, _, held_out, _ = image_splits.hold_out_test(np.arange(10), None, 0.2,
+                                                 "x")
+  odd = int(held_out[-1])
+  lines = ["a,b"] + [f"{i},{2 if i == odd else i % 2}" for i in range(10)]
+  path = _write(tmp_path / "t.csv", "\n".join(lines) + "\n")
+  splits = csv_files.load_csv(_config(path, test_fraction=0.2))
+  with pytest.raises(DataError) as info:
+    pipeline.prepare(splits, 0.0, "tabular")
+  message = _one_line(info)
+  assert path in message and "'b'" in message, message
+  assert f"line {odd + 2}" in message, message
 
 
 def test_unseen_label_in_test_file(tmp_path):

@@ -159,13 +159,17 @@ def test_read_csv_unseen_category(tmp_path):
     scoring.read_examples(path, FakeModel((3,), COLUMNS))
 
 
-def test_read_csv_binary_column_out_of_range(tmp_path):
+def test_read_csv_binary_column_out_of_range_names_the_line(tmp_path):
   path = _write(tmp_path / "new.csv", "height,smoker,colour\n1,0,red\n"
-                "2,3,red\n")
+                "\n2,3,red\n")
   with pytest.raises(DataError) as info:
     scoring.read_examples(path, FakeModel((3,), COLUMNS))
   message = str(info.value)
-  assert path in message and "'smoker'" in message and "row 1" in message
+  assert "\n" not in message
+  assert path in message and "'smoker'" in message, message
+  # Like every other bad value of a CSV file: the file line (4), which the
+  # user can find, not the 0-based index of the data row (1).
+  assert "line 4" in message, message
 
 
 def test_read_csv_model_without_columns(tmp_path):

@@ -48,13 +48,12 @@ def test_trivial_nll_hand_computation():
   assert value == pytest.approx(-(first + second) / 2, rel=1e-9)
 
 
-def test_trivial_nll_constant_columns():
-  # A constant continuous column has std 1e-3; an all-ones binary column has
-  # p clipped to 1 - 1e-6.
-  columns = (Column("c", "continuous", mean=2.0), Column("b", "binary"))
-  train = np.array([[2.0, 1], [2.0, 1]])
-  test = np.array([[2.001, 0]])
-  expected = (0.5 * 1.0 + math.log(1e-3) + HALF_LOG_2PI) - math.log(1e-6)
+def test_trivial_nll_binary_frequency_is_clipped():
+  # An all-ones binary column has p clipped to 1 - 1e-6, so a 0 is finite.
+  columns = (Column("b", "binary"),)
+  train = np.array([[1.0], [1.0]])
+  test = np.array([[0.0], [1.0]])
+  expected = -(math.log(1e-6) + math.log1p(-1e-6)) / 2
   assert tabular.trivial_nll(train, test, columns) == pytest.approx(
       expected, rel=1e-6)
 

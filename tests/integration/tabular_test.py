@@ -277,23 +277,41 @@ def _brute_force_auroc(scores, labels):
   return wins / (len(positives) * len(negatives))
 
 
-def test_score_cli_writes_scores_and_auroc(run, tmp_path):
-  rows = _scoring_rows()
-  data = _write_csv(tmp_path / "new.csv", rows, _SCORE_FIELDS)
-  output = str(tmp_path / "scores.csv")
-  result = _score(run, data, output, "--labels=anomaly", "--num_samples=20")
-  assert result.returncode == 0, export_utils.describe(result)
-  with open(output, newline="") as f:
-    written = list(csv.reader(f))
+class Scored:
+  """`tfvae-score EXPORT_DIR new.csv --labels=anomaly`: rows, run, output."""
+
+  def __init__(self, run, folder):
+    self.rows = _scoring_rows()
+    self.data = _write_csv(os.path.join(folder, "new.csv"), self.rows,
+                           _SCORE_FIELDS)
+    self.output = os.path.join(folder, "scores.csv")
+    self.result = _score(run, self.data, self.output, "--labels=anomaly",
+                         f"--num_samples={_SCORE_SAMPLES}")
+    assert self.result.returncode == 0, export_utils.describe(self.result)
+    with open(self.output, newline="") as f:
+      self.written = list(csv.reader(f))
+    self.scores = [float(r[1]) for r in self.written[1:]]
+
+
+_SCORE_SAMPLES = 20
+
+
+@pytest.fixture(scope="module")
+def scored(run, tmp_path_factory):
+  return Scored(run, str(tmp_path_factory.mktemp("scored")))
+
+
+def test_score_cli_writes_scores_and_auroc(scored):
+  rows, written, scores = scored.rows, scored.written, scored.scores
   assert written[0] == ["id", "neg_log_likelihood", "label"]
   assert [r[0] for r in written[1:]] == [str(i) for i in range(len(rows))]
   labels = [int(r[2]) for r in written[1:]]
   assert labels == [int(r["anomaly"]) for r in rows]
-  scores = [float(r[1]) for r in written[1:]]
   assert all(np.isfinite(scores))
+  stdout = scored.result.stdout
   match = re.search(r"^AUROC (\d\.\d{4}) \((\d+) anomalies of (\d+)\)",
-                    result.stdout, re.M)
-  assert match, export_utils.describe(result)
+                    stdout, re.M)
+  assert match, export_utils.describe(scored.result)
   assert (int(match.group(2)), int(match.group(3))) == (15, 60)
   auroc = float(match.group(1))
   assert auroc == pytest.approx(_brute_force_auroc(scores, labels),
@@ -302,6 +320,29 @@ def test_score_cli_writes_scores_and_auroc(run, tmp_path):
   # Each anomaly scores above the typical normal row.
   normal = np.median([s for s, l in zip(scores, labels) if not l])
   assert min(s for s, l in zip(scores, labels) if l) > normal
+
+
+def test_score_cli_model_dir_and_npz_give_the_same_scores(run, scored,
+                                                          tmp_path):
+  # The same rows as an .npz array x in the model's column order.
+  x = np.array([[float(r["height"]), float(r["weight"]),
+                 float(r["constant"]), float(r["flag"]),
+                 COLOURS.index(r["colour"])] for r in scored.rows],
+               np.float32)
+  labels = np.array([int(r["anomaly"]) for r in scored.rows])
+  data = str(tmp_path / "new.npz")
+  np.savez(data, x=x, anomaly=labels)
+  output = str(tmp_path / "scores.csv")
+  result = export_utils.run_python(
+      ["-m", "tfvae.cli.score", run.model_dir, data, f"--output={output}",
+       "--labels=anomaly", f"--num_samples={_SCORE_SAMPLES}"], cwd=run.root)
+  assert result.returncode == 0, export_utils.describe(result)
+  assert run.version_dir in result.stdout
+  with open(output, newline="") as f:
+    written = list(csv.reader(f))
+  assert [r[2] for r in written[1:]] == [str(v) for v in labels]
+  np.testing.assert_allclose([float(r[1]) for r in written[1:]],
+                             scored.scores, rtol=1e-5, atol=2e-6)
 
 
 def test_score_cli_unseen_category_is_one_line(run, tmp_path):
