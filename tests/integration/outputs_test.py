@@ -123,3 +123,17 @@ def test_checkpoints_config_and_metrics_files(bernoulli_run):
               "trivial_nll", "kl_per_dim"):
     assert key in bernoulli_run.metrics
   assert not [n for n in os.listdir(model_dir) if n.endswith(".tmp")]
+
+
+def test_latent_scatter_colours_every_class(bernoulli_run):
+  """Labelled images also get the 2-D code scatter, one colour per class."""
+  from tests.integration import shapes  # pylint: disable=g-import-not-at-top
+  from tfvae.evaluation import scatter  # pylint: disable=g-import-not-at-top
+
+  path = os.path.join(bernoulli_run.model_dir, "images", "latent_scatter.png")
+  with Image.open(path) as picture:
+    assert picture.mode == "RGB"
+    pixels = np.asarray(picture).reshape(-1, 3)
+  colours = {tuple(c) for c in pixels.tolist()}
+  used = [c for c in scatter.PALETTE[:len(shapes.CLASSES)] if c in colours]
+  assert len(used) == len(shapes.CLASSES)
