@@ -157,6 +157,7 @@ def test_trains_and_reports_columns(run):
 
 
 def test_nll_beats_the_trivial_baseline(run):
+  """The model beats independent per-column marginals (`trivial_nll`)."""
   assert run.metrics["test_nll"] < run.metrics["trivial_nll"], (
       run.metrics["test_nll"], run.metrics["trivial_nll"])
 

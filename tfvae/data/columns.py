@@ -93,13 +93,16 @@ def fit(train_x: np.ndarray, names: Optional[Sequence[str]] = None,
   return tuple(columns)
 
 
-def check_values(x: np.ndarray, columns: Sequence[Column], where: str) -> None:
+def check_values(x: np.ndarray, columns: Sequence[Column], where: str,
+                 lines: Optional[Sequence[int]] = None) -> None:
   """Checks that vectors fit the columns (binary 0/1, valid category ids).
 
   Args:
     x: `[N, D]` vectors.
     columns: the D columns.
     where: names the data in error messages.
+    lines: the file line of each row (CSV files), named in messages instead
+      of the row index.
 
   Raises:
     DataError: naming the row and column of the first value that does not
@@ -122,8 +125,10 @@ def check_values(x: np.ndarray, columns: Sequence[Column], where: str) -> None:
       bad = np.flatnonzero(~np.isfinite(values))
       what = "a finite number"
     if len(bad):
+      place = (f"line {lines[bad[0]]}" if lines is not None
+               else f"row {bad[0]}")
       raise DataError(
-          f"{where} row {bad[0]} column {column.name!r} holds "
+          f"{where} {place} column {column.name!r} holds "
           f"{values[bad[0]]:g}, not {what}; fix the value or retrain on data "
           "that has it.")
 

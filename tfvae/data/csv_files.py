@@ -17,6 +17,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from tfvae.config import DataConfig
+from tfvae.data import columns as columns_lib
 from tfvae.data import image_splits
 from tfvae.errors import ConfigError, DataError
 
@@ -66,7 +67,8 @@ def load_csv(config: DataConfig) -> image_splits.Splits:
       train_x, train_y, test_x, test_y, source=config.data_dir,
       num_classes=None if train_y is None else len(table.class_names),
       column_names=table.feature_names, vocabularies=table.vocabularies,
-      class_names=table.class_names)
+      class_names=table.class_names,
+      test_lines=(test_where, tuple(row.line for row in test_rows)))
 
 
 class Table:
@@ -192,7 +194,8 @@ class Table:
     return x, y
 
 
-def read_for_columns(path: str, columns, label_column: Optional[str] = None
+def read_for_columns(path: str, columns, label_column: Optional[str] = None,
+                     check_kinds: bool = True
                      ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
   """Reads a CSV file as a trained model's vectors (for scoring).
 
@@ -201,6 +204,8 @@ def read_for_columns(path: str, columns, label_column: Optional[str] = None
       columns (any order; other columns are ignored).
     columns: the model's `tfvae.data.columns.Column`s.
     label_column: a column of 0/1 labels to return too, or None.
+    check_kinds: also check binary columns hold 0 or 1 (the tabular
+      likelihood needs it).
 
   Returns:
     `([N, D] float32 rows in the model's column order, [N] int labels or
@@ -220,6 +225,9 @@ def read_for_columns(path: str, columns, label_column: Optional[str] = None
   table.vocabularies = {i: c.categories for i, c in enumerate(columns)
                         if c.kind == "categorical"}
   x, _ = table.encode(rows, path)
+  if check_kinds:
+    columns_lib.check_values(x, columns, path,
+                             lines=[row.line for row in rows])
   labels = None
   if label_column is not None:
     index = header.index(label_column)

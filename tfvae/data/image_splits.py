@@ -35,6 +35,8 @@ class Splits:
     vocabularies: column index -> categories of categorical vector columns,
       whose values are ids into them.
     class_names: the label of each class id, when labels were read as names.
+    test_lines: `(file, lines)`: the file holding the test examples and the
+      line of each (CSV files), for messages about a test value.
   """
   train_x: np.ndarray
   train_y: Optional[np.ndarray]
@@ -45,6 +47,7 @@ class Splits:
   column_names: Optional[Tuple[str, ...]] = None
   vocabularies: Optional[Dict[int, Tuple[str, ...]]] = None
   class_names: Optional[Tuple[str, ...]] = None
+  test_lines: Optional[Tuple[str, Tuple[int, ...]]] = None
 
   @property
   def is_vector(self) -> bool:
@@ -201,7 +204,8 @@ def make_splits(
     test_y: `[M]` int32 labels or None.
     source: where the data came from; also names it in error messages.
     num_classes: the number of classes; by default the largest id + 1.
-    **metadata: `column_names`, `vocabularies`, `class_names` of `Splits`.
+    **metadata: `column_names`, `vocabularies`, `class_names`, `test_lines`
+      of `Splits`.
 
   Returns:
     The `Splits`.

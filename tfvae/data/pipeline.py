@@ -104,8 +104,9 @@ def prepare(splits, validation_fraction, likelihood):
     columns = columns_lib.fit(splits.train_x[kept], splits.column_names,
                               splits.vocabularies)
     if likelihood == "tabular":
-      columns_lib.check_values(splits.test_x, columns,
-                               f"The test split of {splits.source}")
+      where, lines = (splits.test_lines or
+                      (f"The test split of {splits.source}", None))
+      columns_lib.check_values(splits.test_x, columns, where, lines=lines)
   elif likelihood == "tabular":
     raise DataError(
         f"--likelihood=tabular models vectors [N, D], but {splits.source} "

@@ -82,9 +82,9 @@ def _read_csv(path, model, labels):
         f"{path} has {len(columns)} feature columns but the model at "
         f"{model.path} takes vectors of length {model.data_shape[0]}; give "
         "it the columns it was trained on.")
-  x, y = csv_files.read_for_columns(path, columns, labels)
-  if model.metadata.get("likelihood") == "tabular":
-    columns_lib.check_values(x, columns, path)
+  x, y = csv_files.read_for_columns(
+      path, columns, labels,
+      check_kinds=model.metadata.get("likelihood") == "tabular")
   return Examples(x, [str(i) for i in range(len(x))], y, path)
 
 
@@ -176,10 +176,11 @@ def write_scores(path, examples, scores):
         writer.writerow(row)
     os.replace(tmp, path)
   except OSError as e:
-    if os.path.exists(tmp):
-      os.remove(tmp)
     raise TfvaeError(f"Cannot write --output={path}: {e.strerror}; choose a "
                      "writable path.") from e
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
 
 
 def auroc(scores, labels):

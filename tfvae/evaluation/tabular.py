@@ -14,7 +14,6 @@ import numpy as np
 
 # Keeps a category unseen in training from having probability 0.
 _CATEGORY_PSEUDO_COUNT = 0.5
-_MIN_STD = 1e-3
 
 
 def column_errors(x, reconstruction, columns):
@@ -47,9 +46,9 @@ def column_errors(x, reconstruction, columns):
 def trivial_nll(train_x, test_x, columns):
   """-log p(x) per test row under independent per-column marginals.
 
-  Continuous columns: a Gaussian with the training mean and std; binary: a
-  Bernoulli with the training frequency; categorical: the training
-  frequencies (plus a pseudo-count of 1/2 per category).
+  Continuous columns: a Gaussian with the training mean and std (std 1 for
+  a constant column, as `tfvae.data.columns.fit` gives the model); binary: a Bernoulli with the training frequency; categorical:
+  the training frequencies (plus a pseudo-count of 1/2 per category).
 
   Args:
     train_x: `[N, D]` training rows.
@@ -65,7 +64,8 @@ def trivial_nll(train_x, test_x, columns):
   for index, column in enumerate(columns):
     train, test = train_x[:, index], test_x[:, index]
     if column.kind == "continuous":
-      mean, std = train.mean(), max(train.std(), _MIN_STD)
+      mean, std = train.mean(), train.std()
+      std = std if std > 0 else 1.0
       total += (-0.5 * ((test - mean) / std)**2 - math.log(std)
                 - 0.5 * math.log(2 * math.pi))
     elif column.kind == "binary":

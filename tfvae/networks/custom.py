@@ -28,6 +28,30 @@ from tfvae.errors import ConfigError
 from tfvae.networks.mlp import MIN_SCALE
 
 
+def fresh_copy(body):
+  """An unbuilt Sequential/functional body, cloned; anything else as is.
+
+  Keras draws an initializer's seed when a layer is created, so layers made
+  before the run seeds Keras (`keras.utils.set_random_seed(seed)`) would
+  start from different weights in every process. A clone made after seeding
+  starts from weights fixed by the run's seed, which exact resumption in a
+  new process needs. A body that already has weights (built, e.g.
+  pretrained) keeps them; a subclassed body is kept as it is (seed Keras
+  before creating it for repeatable runs).
+
+  Args:
+    body: a `keras.Model`, or None.
+
+  Returns:
+    The body to use.
+  """
+  if (body is None or body.weights
+      or not isinstance(body, keras.Sequential)
+      and not getattr(body, "_is_graph_network", False)):
+    return body
+  return keras.models.clone_model(body)
+
+
 def _probe(body, input_shape, side):
   """Calls `body` on zeros `[1] + input_shape`; returns the output shape."""
   if not isinstance(body, keras.Model):

@@ -20,6 +20,7 @@ from tfvae.evaluation import images as images_lib
 from tfvae.evaluation import report
 from tfvae.evaluation import scatter
 from tfvae.evaluation import tabular
+from tfvae.networks import custom
 from tfvae.training import run_state
 from tfvae.training.loop import Trainer
 
@@ -82,6 +83,7 @@ def train_and_evaluate(config, strategy=None, data=None, encoder=None,
     config = dataclasses.replace(config, data=dataclasses.replace(
         config.data, dataset=ARRAYS_DATASET))
   keras.utils.set_random_seed(config.train.seed)
+  encoder, decoder = custom.fresh_copy(encoder), custom.fresh_copy(decoder)
   if config.train.restart:
     run_state.clear_outputs(model_dir)
   data = load_data(config, data)
