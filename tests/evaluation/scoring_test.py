@@ -6,13 +6,13 @@ the command line on a real export is tested in
 """
 
 import csv
-import itertools
 import os
 
 import numpy as np
 from PIL import Image
 import pytest
 
+from tests.evaluation.auroc_reference import brute_force_auroc
 from tfvae.data import columns as columns_lib
 from tfvae.data.columns import Column
 from tfvae.errors import DataError, TfvaeError
@@ -44,14 +44,6 @@ def _write(path, text):
   return str(path)
 
 
-def _brute_force_auroc(scores, labels):
-  positives = [s for s, l in zip(scores, labels) if l]
-  negatives = [s for s, l in zip(scores, labels) if not l]
-  wins = sum(1.0 if p > n else 0.5 if p == n else 0.0
-             for p, n in itertools.product(positives, negatives))
-  return wins / (len(positives) * len(negatives))
-
-
 # ---- auroc ------------------------------------------------------------------
 
 
@@ -63,7 +55,7 @@ def test_auroc_equals_pairwise_count_with_ties(seed):
   # Few distinct values: many ties, within and across the classes.
   scores = np.round(rng.normal(size=60) + 0.7 * labels, 0)
   assert scoring.auroc(scores, labels) == pytest.approx(
-      _brute_force_auroc(scores, labels), abs=1e-12)
+      brute_force_auroc(scores, labels), abs=1e-12)
 
 
 def test_auroc_perfect_reversed_and_tied():

@@ -7,7 +7,6 @@ tests: two correlated continuous columns, a constant column, a 0/1 column, a
 """
 
 import csv
-import itertools
 import json
 import os
 import re
@@ -15,6 +14,7 @@ import re
 import numpy as np
 import pytest
 
+from tests.evaluation.auroc_reference import brute_force_auroc
 from tests.export import export_utils
 from tests.integration import cli
 
@@ -270,14 +270,6 @@ def _score(run, data, output, *args):
        *args], cwd=run.root)
 
 
-def _brute_force_auroc(scores, labels):
-  positives = [s for s, l in zip(scores, labels) if l]
-  negatives = [s for s, l in zip(scores, labels) if not l]
-  wins = sum(1.0 if p > n else 0.5 if p == n else 0.0
-             for p, n in itertools.product(positives, negatives))
-  return wins / (len(positives) * len(negatives))
-
-
 class Scored:
   """`tfvae-score EXPORT_DIR new.csv --labels=anomaly`: rows, run, output."""
 
@@ -315,7 +307,7 @@ def test_score_cli_writes_scores_and_auroc(scored):
   assert match, export_utils.describe(scored.result)
   assert (int(match.group(2)), int(match.group(3))) == (15, 60)
   auroc = float(match.group(1))
-  assert auroc == pytest.approx(_brute_force_auroc(scores, labels),
+  assert auroc == pytest.approx(brute_force_auroc(scores, labels),
                                 abs=1e-4)
   assert auroc > 0.9
   # Each anomaly scores above the typical normal row.
