@@ -74,8 +74,9 @@ def test_float_inputs_accept_integers_and_doubles():
      "seed must be in [-2147483648, 2147483647], got 2147483648"),
     ("decode", {"z": np.zeros([2, 3, 1])},
      "decode: z must have rank 2 ([N, latent_dim]), got shape [2, 3, 1]"),
-    ("encode", {"x": np.zeros([28, 28])},
-     "encode: x must have rank 4 ([N, H, W, C] in [0, 1]), got shape"),
+    ("encode", {"x": np.zeros([28, 28, 1])},
+     "encode: x must have rank 4 ([N, H, W, C] in [0, 1]) or 2 ([N, D] "
+     "vectors), got shape [28, 28, 1]"),
     ("encode", {"x": [[[["a"]]]]}, "encode: x must be numbers (float32)"),
     ("encode", {"x": [[[[0.1]]], [[[0.2, 0.3]]]]}, "encode: x is not an array"),
     ("decode", {"z": np.zeros([2, 2]), "label": [0.5, 1.0]},
@@ -122,3 +123,17 @@ def test_check_version_rejects(version):
 def test_serving_error_is_a_tfvae_error():
   from tfvae import errors  # pylint: disable=g-import-not-at-top
   assert issubclass(client.ServingError, errors.TfvaeError)
+
+
+def test_vector_models_take_x_as_rows():
+  inputs = client.inputs_for("log_likelihood", x=[[1.5, 0.0, 2.0]],
+                             num_samples=10)
+  assert inputs["x"].dtype == np.float32 and inputs["x"].shape == (1, 3)
+
+
+def test_rest_single_output_of_vector_models_is_named_x():
+  rows = np.zeros([2, 5], np.float32)
+  assert list(client.name_vector_outputs({"images": rows})) == ["x"]
+  images = np.zeros([2, 4, 4, 1], np.float32)
+  assert list(client.name_vector_outputs({"images": images})) == ["images"]
+  assert list(client.name_vector_outputs({"mean": rows})) == ["mean"]

@@ -39,6 +39,8 @@ class InputSpec:
     shape: human-readable shape, e.g. `[N, H, W, C]`.
     required: False for inputs only some models take (`label`).
     minimum: smallest allowed value (int32 inputs), or None.
+    other_ranks: rank -> shape of other accepted forms (`x` of vector
+      models is `[N, D]`).
   """
   name: str
   dtype: type
@@ -46,6 +48,7 @@ class InputSpec:
   shape: str
   required: bool = True
   minimum: int | None = None
+  other_ranks: tuple[tuple[int, str], ...] = ()
 
   def describe(self):
     """E.g. `x (float32 [N, H, W, C])`, `label (int32 [N], optional)`."""
@@ -73,7 +76,8 @@ class Signature:
     return ", ".join(spec.describe() for spec in self.inputs)
 
 
-_X = InputSpec("x", np.float32, 4, "[N, H, W, C] in [0, 1]")
+_X = InputSpec("x", np.float32, 4, "[N, H, W, C] in [0, 1]",
+               other_ranks=((2, "[N, D] vectors"),))
 _Z = InputSpec("z", np.float32, 2, "[N, latent_dim]")
 _NUM_SAMPLES = InputSpec("num_samples", np.int32, 0, "scalar", minimum=1)
 _SEED = InputSpec("seed", np.int32, 0, "scalar")
@@ -115,6 +119,20 @@ def single_output_name(signature):
   if len(spec.outputs) == 1 and not spec.likelihood_outputs:
     return spec.outputs[0]
   return None
+
+
+def name_vector_outputs(outputs):
+  """Renames a `[N, D]` `images` output to `x`, as vector models name it.
+
+  TF Serving's REST answer leaves a single output unnamed, and
+  `single_output_name` calls it `images`; the `reconstruct` and `sample`
+  signatures of vector models (tables) name it `x`.
+  """
+  images = outputs.get("images")
+  if images is not None and np.ndim(images) == 2:
+    outputs = dict(outputs)
+    outputs["x"] = outputs.pop("images")
+  return outputs
 
 
 def check_version(version):
@@ -176,9 +194,11 @@ def _convert(signature, spec, value):
     array = np.asarray(value)
   except (ValueError, TypeError) as err:
     _fail(signature, f"{spec.name} is not an array: {one_line(err, 200)}")
-  if array.ndim != spec.rank:
-    _fail(signature, f"{spec.name} must have rank {spec.rank} ({spec.shape}), "
-          f"got shape {list(array.shape)}")
+  if array.ndim != spec.rank and array.ndim not in dict(spec.other_ranks):
+    others = "".join(f" or {rank} ({shape})"
+                     for rank, shape in spec.other_ranks)
+    _fail(signature, f"{spec.name} must have rank {spec.rank} ({spec.shape})"
+          f"{others}, got shape {list(array.shape)}")
   if spec.dtype == np.int32:
     return _to_int32(signature, spec, array)
   if array.dtype.kind not in "fiu":

@@ -127,7 +127,8 @@ def predict_rest(base_url, model, signature, inputs, version=None,
   data = request_json(signature, inputs).encode("utf-8")
   body = _post(url, data, timeout)
   try:
-    return parse_rest_response(body, client.single_output_name(signature))
+    return client.name_vector_outputs(
+        parse_rest_response(body, client.single_output_name(signature)))
   except client.ServingError as err:
     raise client.ServingError(f"POST {url}: {err}") from err
 
