@@ -15,7 +15,8 @@ LIKELIHOODS = ("bernoulli", "gaussian", "tabular")
 NETWORKS = ("mlp", "conv")
 ACTIVATIONS = ("relu", "leaky_relu")
 KL_SCHEDULES = ("constant", "linear", "sigmoid", "cyclical")
-STRATEGIES = ("default", "mirrored")
+STRATEGIES = ("default", "mirrored", "multi_worker")
+MIXED_PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")
 TFLITE_QUANTIZATIONS = ("none", "float16", "dynamic_int8")
 CONDITIONINGS = ("add", "concat")
 PRIORS = ("normal", "mixture", "vamp")
@@ -40,6 +41,12 @@ class DataConfig:
     categorical_columns: `csv` columns read as categories (strings or
       integers); their vocabulary comes from the training split.
     label_column: `csv` column holding class labels (not a model input).
+    max_in_memory_mb: `image_folder` decodes its images into memory up to
+      this size and streams them from disk (decoding in the input pipeline)
+      above it; None means a quarter of the machine's memory, 0 always
+      streams.
+    shuffle_buffer: `tfrecord`: records shuffled together in one window of
+      the streamed training order (see `tfvae.data.streams`).
   """
   dataset: str = "fashion_mnist"
   data_dir: Optional[str] = None
@@ -50,6 +57,8 @@ class DataConfig:
   download: bool = True
   categorical_columns: Tuple[str, ...] = ()
   label_column: Optional[str] = None
+  max_in_memory_mb: Optional[int] = None
+  shuffle_buffer: int = 10_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,7 +157,13 @@ class TrainConfig:
     clip_norm: clip gradients to this global norm; 0 disables clipping.
     weight_decay: decoupled (AdamW-style) weight decay; 0 disables it.
     seed: seeds initialization, data order, binarization and sampling.
-    strategy: `default` (one device) or `mirrored` (all local devices).
+    strategy: `default` (one device), `mirrored` (all local devices) or
+      `multi_worker` (`MultiWorkerMirroredStrategy` over the hosts that
+      `TF_CONFIG` names).
+    worker_timeout_s: with `multi_worker`, how long a worker waits for the
+      others to come up before it gives up.
+    mixed_precision: Keras dtype policy of the networks: `none` (float32),
+      `mixed_float16` (with loss scaling) or `mixed_bfloat16`.
     steps_per_loop: optimizer steps run inside one `tf.function` call.
     jit_compile: compile the training step with XLA.
     kl_schedule: KL weight schedule, one of `KL_SCHEDULES`.
@@ -170,6 +185,8 @@ class TrainConfig:
   weight_decay: float = 0.0
   seed: int = 0
   strategy: str = "default"
+  worker_timeout_s: int = 300
+  mixed_precision: str = "none"
   steps_per_loop: int = 50
   jit_compile: bool = False
   kl_schedule: str = "constant"
@@ -244,6 +261,8 @@ class RunConfig:
       _check_choice("activation", self.model.activation, ACTIVATIONS)
     _check_choice("kl_schedule", self.train.kl_schedule, KL_SCHEDULES)
     _check_choice("strategy", self.train.strategy, STRATEGIES)
+    _check_choice("mixed_precision", self.train.mixed_precision,
+                  MIXED_PRECISIONS)
     _check_choice("tflite_quantization", self.export.tflite_quantization,
                   TFLITE_QUANTIZATIONS)
     _check_choice("conditioning", self.model.conditioning, CONDITIONINGS)
@@ -269,6 +288,8 @@ class RunConfig:
         "embedding_dim": self.model.embedding_dim,
         "code_prior_layers": self.model.code_prior_layers,
         "code_prior_channels": self.model.code_prior_channels,
+        "shuffle_buffer": self.data.shuffle_buffer,
+        "worker_timeout_s": self.train.worker_timeout_s,
     }
     for name, value in positive.items():
       if not value > 0:
@@ -288,6 +309,7 @@ class RunConfig:
         "eval_max_examples": self.eval.eval_max_examples,
         "seed": self.train.seed,
         "checkpoint_steps": self.train.checkpoint_steps,
+        "max_in_memory_mb": self.data.max_in_memory_mb or 0,
     }
     for name, value in non_negative.items():
       if value < 0:

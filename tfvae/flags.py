@@ -39,8 +39,8 @@ def define_flags(flag_values=FLAGS):
     return
   # Data.
   flags.DEFINE_string("dataset", "fashion_mnist",
-                      "mnist, fashion_mnist, cifar10, npz, image_folder or "
-                      "csv.",
+                      "mnist, fashion_mnist, cifar10, npz, image_folder, "
+                      "csv or tfrecord.",
                       flag_values=flag_values)
   flags.DEFINE_string(
       "data_dir", None,
@@ -69,6 +69,15 @@ def define_flags(flag_values=FLAGS):
   flags.DEFINE_string("label_column", None,
                       "csv: the column holding class labels.",
                       flag_values=flag_values)
+  flags.DEFINE_integer(
+      "max_in_memory_mb", None,
+      "image_folder: decode images into memory up to this many MB, stream "
+      "them from disk above it; default a quarter of RAM, 0 always streams.",
+      flag_values=flag_values)
+  flags.DEFINE_integer("shuffle_buffer", 10_000,
+                       "tfrecord: records shuffled together per window of "
+                       "the streamed training order.",
+                       flag_values=flag_values)
   # Model.
   flags.DEFINE_string("model", "vae", "Registered model variant.",
                       flag_values=flag_values)
@@ -186,7 +195,17 @@ def define_flags(flag_values=FLAGS):
   flags.DEFINE_integer("seed", 0, "Seed of initialization, data and noise.",
                        flag_values=flag_values)
   flags.DEFINE_enum("strategy", "default", config_lib.STRATEGIES,
-                    "tf.distribute strategy: default or mirrored.",
+                    "tf.distribute strategy: default (one device), mirrored "
+                    "(local GPUs/CPUs) or multi_worker (hosts from "
+                    "TF_CONFIG).",
+                    flag_values=flag_values)
+  flags.DEFINE_integer("worker_timeout_s", 300,
+                       "multi_worker: seconds a worker waits for the others.",
+                       flag_values=flag_values)
+  flags.DEFINE_enum("mixed_precision", "none", config_lib.MIXED_PRECISIONS,
+                    "Network compute dtype: none (float32), mixed_float16 "
+                    "(GPUs, with loss scaling) or mixed_bfloat16 (TPUs, "
+                    "recent GPUs and CPUs).",
                     flag_values=flag_values)
   flags.DEFINE_integer("steps_per_loop", 50,
                        "Optimizer steps per tf.function call.",
@@ -246,12 +265,13 @@ def define_flags(flag_values=FLAGS):
                "kl_cycles", "checkpoints_to_keep", "image_size",
                "capacity_steps", "iw_samples", "prior_components",
                "flow_layers", "num_embeddings", "embedding_dim",
-               "code_prior_layers", "code_prior_channels"):
+               "code_prior_layers", "code_prior_channels", "shuffle_buffer",
+               "worker_timeout_s"):
     _positive(name, flag_values)
   for name in ("epochs", "train_steps", "clip_norm", "weight_decay",
                "kl_warmup_steps", "free_bits", "beta", "capacity_max",
                "gamma", "eval_max_examples", "seed", "checkpoint_steps",
-               "mmd_weight", "commitment_cost"):
+               "mmd_weight", "commitment_cost", "max_in_memory_mb"):
     _non_negative(name, flag_values)
   flags.register_validator("info_alpha", lambda v: 0 <= v <= 1,
                            message="--info_alpha must be in [0, 1].",
