@@ -222,7 +222,7 @@ def train_and_evaluate(config, data=None, encoder=None,
   result = experiment.train_and_evaluate(config, data=data, encoder=encoder,
                                          decoder=decoder)
   exported = (exporter.export_run(result.trainer.model, config)
-              if config.export.export else None)
+              if config.export.export and result.is_chief else None)
   return TrainResult(
       metrics=result.metrics, metrics_path=result.metrics_path,
       image_paths=result.image_paths, model_dir=config.train.model_dir,

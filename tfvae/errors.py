@@ -24,3 +24,7 @@ class TrainingError(TfvaeError):
 
 class ExportError(TfvaeError):
   """An export that cannot be written or has nothing to export."""
+
+
+class RunLockedError(ConfigError):
+  """The `--model_dir` is in use by another live process (see `RunLock`)."""

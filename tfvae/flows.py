@@ -3,6 +3,9 @@
 A flow is a Keras layer whose `call(z0)` returns `(z, log_det)`:
 `[..., latent_dim]` and `[...]` with log q(z|x) = log q0(z0|x) - log_det,
 and an `is_identity` attribute (analytic KL is used only without a flow).
+A flow is a float32 layer whatever the global Keras dtype policy
+(`build_flow`): its MADE networks follow the policy and return float32, the
+flow's arithmetic and log-determinant stay float32.
 
 #### References
 Kingma, Salimans, Jozefowicz, Chen, Sutskever & Welling (2016). Improved
@@ -105,5 +108,6 @@ def build_flow(config):
     raise ConfigError(f"--posterior_flow={config.posterior_flow!r} is not one "
                       f"of: {', '.join(sorted(_FLOW_CLASSES))}.")
   if config.posterior_flow == "none":
-    return IdentityFlow(name="posterior_flow")
-  return _FLOW_CLASSES[config.posterior_flow](config, name="posterior_flow")
+    return IdentityFlow(name="posterior_flow", dtype="float32")
+  return _FLOW_CLASSES[config.posterior_flow](config, name="posterior_flow",
+                                              dtype="float32")

@@ -7,7 +7,8 @@ parameters. It also says what the encoder reads (`features`), which is the
 data itself except for tables, whose categories become one-hot vectors and
 whose continuous columns are standardized.
 
-Data are images `[batch, H, W, C]` or vectors `[batch, D]`.
+Data are images `[batch, H, W, C]` or vectors `[batch, D]`. Heads are
+float32 layers under any mixed-precision policy (`build_likelihood`).
 """
 
 import math
@@ -224,7 +225,8 @@ class TabularLikelihood(keras.layers.Layer):
 
 
 def build_likelihood(config, data_shape, columns=None):
-  """The head for `config.likelihood`.
+  """The head for `config.likelihood`, a float32 layer whatever the global
+  Keras dtype policy (likelihoods stay float32 under mixed precision).
 
   Args:
     config: a `ModelConfig`.
@@ -240,8 +242,9 @@ def build_likelihood(config, data_shape, columns=None):
           "--likelihood=tabular models vectors [N, D] (e.g. --dataset=csv); "
           f"these data are {list(data_shape)}. Use --likelihood=bernoulli or "
           "gaussian.")
-    return TabularLikelihood(columns, name="likelihood")
+    return TabularLikelihood(columns, name="likelihood", dtype="float32")
   if config.likelihood == "gaussian":
     return GaussianLikelihood(data_shape, config.gaussian_scale,
-                              config.learn_gaussian_scale, name="likelihood")
-  return BernoulliLikelihood(data_shape, name="likelihood")
+                              config.learn_gaussian_scale, name="likelihood",
+                              dtype="float32")
+  return BernoulliLikelihood(data_shape, name="likelihood", dtype="float32")

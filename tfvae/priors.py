@@ -10,6 +10,10 @@ with three methods:
 - `sample_from_noise(model, normal, uniform)` -> `[n, latent_dim]` samples,
   written in ops TFLite runs, so exported models sample on device.
 
+A prior is a float32 layer whatever the global Keras dtype policy
+(`build_prior`), so priors stay float32 under mixed precision; a VampPrior's
+components come from the model's encoder, whose outputs are float32.
+
 A prior never stores the model (only receives it as an argument): the model
 owns the prior, and a reference back would make Keras/checkpoint tracking
 cyclic.
@@ -243,7 +247,7 @@ def build_prior(config, data_shape):
     data_shape: `(H, W, C)` (a VampPrior's pseudo-inputs are images).
 
   Returns:
-    A prior layer.
+    A prior layer, float32 under any global dtype policy.
 
   Raises:
     ConfigError: for an unknown prior.
@@ -252,6 +256,8 @@ def build_prior(config, data_shape):
     raise ConfigError(f"--prior={config.prior!r} is not one of: "
                       f"{', '.join(sorted(_PRIOR_CLASSES))}.")
   if config.prior == "normal":
-    return StandardNormalPrior(config.latent_dim, name="prior")
-  return _PRIOR_CLASSES[config.prior](config, data_shape, name="prior")
+    return StandardNormalPrior(config.latent_dim, name="prior",
+                               dtype="float32")
+  return _PRIOR_CLASSES[config.prior](config, data_shape, name="prior",
+                                      dtype="float32")
 

@@ -52,11 +52,20 @@ def main(argv):
     config = tfvae_flags.from_flags()
     result = experiment.train_and_evaluate(config)
     exported = (exporter.export_run(result.trainer.model, config)
-                if config.export.export else None)
+                if config.export.export and result.is_chief else None)
   except TfvaeError as e:
+    if getattr(e, "fatal", False):
+      # TensorFlow's distributed runtime is stuck; it cannot exit cleanly.
+      print(f"{program}: error: {e}", file=sys.stderr, flush=True)
+      os._exit(1)  # pylint: disable=protected-access
     sys.exit(f"{program}: error: {e}")
   except KeyboardInterrupt as e:
     sys.exit(f"{program}: {e}")
+  if not result.is_chief:
+    print(f"{program}: this worker trained to step "
+          f"{int(result.trainer.step.numpy())}; the chief writes the "
+          f"metrics and the export under {config.train.model_dir}.")
+    return
   locations = [("metrics", result.metrics_path)]
   if result.image_paths:
     locations.append(("images", os.path.dirname(

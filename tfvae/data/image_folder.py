@@ -6,12 +6,17 @@ is held out. Inside a split, one sub-folder per class gives labels (the sorted
 folder names are the classes, the test split reuses the train split's); images
 directly in it are unlabeled. Every image is converted to RGB, resized so its
 shorter side is `image_size` and center-cropped to `image_size` squared.
+
+When the decoded images would take more than `--max_in_memory_mb` (default a
+quarter of the machine's memory), the splits are `streams.FileImages`: the
+files are decoded in the input pipeline instead of up front.
 """
 
 import concurrent.futures
 import os
 from typing import List, Optional, Sequence, Tuple
 
+from absl import logging
 import numpy as np
 from PIL import Image
 from PIL import ImageOps
@@ -33,28 +38,49 @@ def load_image_folder(config: DataConfig) -> image_splits.Splits:
     config: uses `data_dir`, `image_size` and `test_fraction`.
 
   Returns:
-    The `Splits` with `[N, S, S, 3]` uint8 images, S = `image_size`.
+    The `Splits` with `[N, S, S, 3]` uint8 images, S = `image_size`, as
+    arrays or as `streams.FileImages`.
 
   Raises:
     ConfigError: `data_dir` is unset or not a folder.
     DataError: a split holds no images, mixes loose images and class
       folders, has a class the train split lacks, or an image is unreadable.
   """
+  # Imported here: streams imports this module for `read_image`.
+  from tfvae.data import streams  # pylint: disable=g-import-not-at-top
+
   train_dir, test_dir = _split_folders(config.data_dir)
   train_files, train_classes = list_images(train_dir)
   class_names = sorted(set(train_classes)) if train_classes else None
-  train_x = read_images(train_files, config.image_size)
+  train_x = streams.FileImages(train_files, config.image_size)
   train_y = _labels(train_classes, class_names, train_dir, train_dir)
   if test_dir is None:
     train_x, train_y, test_x, test_y = image_splits.hold_out_test(
         train_x, train_y, config.test_fraction, train_dir)
   else:
     test_files, test_classes = list_images(test_dir)
-    test_x = read_images(test_files, config.image_size)
+    test_x = streams.FileImages(test_files, config.image_size)
     test_y = _labels(test_classes, class_names, test_dir, train_dir)
+  limit_mb = in_memory_limit_mb(config.max_in_memory_mb)
+  decoded_mb = (train_x.size_bytes + test_x.size_bytes) / 2**20
+  if decoded_mb <= limit_mb:
+    train_x, test_x = train_x.load(), test_x.load()
+  else:
+    logging.info(
+        "Streaming %s from disk: its %d images take %.0f MB decoded, above "
+        "--max_in_memory_mb=%d.", config.data_dir,
+        len(train_x) + len(test_x), decoded_mb, limit_mb)
   return image_splits.make_splits(
       train_x, train_y, test_x, test_y, source=config.data_dir,
       num_classes=len(class_names) if class_names else None)
+
+
+def in_memory_limit_mb(max_in_memory_mb: Optional[int]) -> int:
+  """`--max_in_memory_mb`, or a quarter of physical memory when None."""
+  if max_in_memory_mb is not None:
+    return max_in_memory_mb
+  total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+  return int(total / 4 / 2**20)
 
 
 def list_images(folder: str) -> Tuple[List[str], Optional[List[str]]]:

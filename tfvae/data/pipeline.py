@@ -1,20 +1,26 @@
-"""tf.data pipelines: in-memory splits -> batches of float images in [0, 1].
+"""tf.data pipelines: splits -> batches of float images in [0, 1].
 
 The training stream is a pure function of the step: batch `s` holds the
 examples at positions `[s * B, (s + 1) * B)` of epoch `s // steps_per_epoch`'s
 permutation (a stateless `index_shuffle` seeded by the run seed and epoch) and
 is binarized with a stateless draw seeded by the step. Resuming at step `s`
 therefore continues the same data order with no batch repeated or skipped,
-and runs with equal seeds see equal data whatever the distribution strategy.
+and runs with equal seeds see equal data whatever the distribution strategy
+and the number of workers: each worker's pipeline produces its rows of the
+global batch. Streamed TFRecord splits keep the same contract with their own
+per-epoch order (`tfvae.data.streams`).
 """
 
 import dataclasses
+import re
 from typing import Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 
 from tfvae.data import columns as columns_lib
+from tfvae.data import streams
+from tfvae.data import tfrecord
 from tfvae.errors import DataError
 
 # The held-out validation split is the same for every run and seed.
@@ -28,8 +34,10 @@ class Data:
 
   Attributes:
     train_x: `[N, H, W, C]` uint8 (0..255) or float32 images, or `[N, D]`
-      float32 vectors.
-    train_y: `[N]` int32 labels or None.
+      float32 vectors; or a streamed split (`tfvae.data.streams`) of
+      images.
+    train_y: `[N]` int32 labels or None (a `streams.RecordSplit` carries
+      its labels in its records).
     validation_x: `[V, H, W, C]`, held out of `train_x`.
     validation_y: `[V]` or None.
     test_x: `[M, H, W, C]`.
@@ -60,6 +68,11 @@ class Data:
   def is_vector(self) -> bool:
     return len(self.data_shape) == 1
 
+  @property
+  def is_streamed(self) -> bool:
+    """Whether the examples are read from disk while training."""
+    return streams.is_streamed(self.train_x)
+
 
 def prepare(splits, validation_fraction, likelihood):
   """Holds out a validation split and checks the data fits the likelihood.
@@ -77,6 +90,8 @@ def prepare(splits, validation_fraction, likelihood):
   """
   if likelihood == "bernoulli":
     for name, x in (("training", splits.train_x), ("test", splits.test_x)):
+      if streams.is_streamed(x):
+        continue  # Checked as they are read.
       if x.dtype != np.uint8 and x.size and (x.min() < 0 or x.max() > 1):
         raise DataError(
             f"The {name} examples of {splits.source} range over "
@@ -155,48 +170,132 @@ def steps_per_epoch(num_examples, batch_size):
 
 
 def train_dataset(images, labels, *, batch_size, seed, start_step,
-                  total_steps, binarized):
+                  total_steps, binarized, shuffle_buffer=10_000,
+                  input_context=None):
   """The training stream from `start_step` up to `total_steps`.
 
+  Step `s`'s global batch is the same whatever the number of workers and
+  replicas: with an `input_context` (`strategy.distribute_datasets_from_
+  function`) each input pipeline produces its own rows of it, split into
+  one batch per local replica, in replica order.
+
   Args:
-    images: `[N, H, W, C]` uint8 or float32 numpy array.
-    labels: `[N]` int32 numpy array or None.
+    images: `[N, H, W, C]` uint8 or float32 numpy array, or a streamed split
+      (`tfvae.data.streams.FileImages` or `RecordSplit`).
+    labels: `[N]` int32 numpy array or None (a `RecordSplit` carries its
+      own labels).
     batch_size: global batch size B.
     seed: run seed (data order and binarization).
     start_step: the first step to produce (resume point).
     total_steps: one past the last step to produce.
     binarized: binarize each batch freshly (dynamic binarization).
+    shuffle_buffer: records shuffled together per window (`RecordSplit`).
+    input_context: a `tf.distribute.InputContext`, or None for one pipeline
+      feeding one replica.
 
   Returns:
-    `tf.data.Dataset` of dicts: `image` `[B, H, W, C]` float32 in [0, 1]
-    and, with labels, `label` `[B]` int32.
+    `tf.data.Dataset` of dicts: `image` `[b, H, W, C]` float32 in [0, 1]
+    and, with labels, `label` `[b]` int32, where b is B divided by the
+    number of replicas.
   """
-  num_examples = len(images)
-  per_epoch = steps_per_epoch(num_examples, batch_size)
-  images = tf.constant(images)
-  labels = None if labels is None else tf.constant(labels, tf.int32)
-  max_index = tf.constant(num_examples - 1, tf.int64)
+  per_epoch = steps_per_epoch(len(images), batch_size)
+  pipelines = input_context.num_input_pipelines if input_context else 1
+  pipeline_id = input_context.input_pipeline_id if input_context else 0
+  replicas = (input_context.num_replicas_in_sync // pipelines
+              if input_context else 1)
+  rows = batch_size // pipelines  # This pipeline's rows of a global batch.
+  first_row = pipeline_id * rows
+  steps = tf.data.Dataset.range(start_step, total_steps)
+  if isinstance(images, streams.RecordSplit):
+    batches = _record_batches(images, batch_size, seed, start_step,
+                              total_steps, per_epoch, shuffle_buffer,
+                              first_row, rows)
+  else:
+    batches = _indexed_batches(images, labels, batch_size, seed, steps,
+                               per_epoch, first_row, rows)
+  batches = tf.data.Dataset.zip(steps, batches)
 
-  def batch_at(step):
-    epoch = step // per_epoch
-    positions = ((step % per_epoch) * batch_size
-                 + tf.range(batch_size, dtype=tf.int64))
-    indices = tf.random.experimental.index_shuffle(
-        positions, seed=tf.stack([tf.cast(seed, tf.int64), epoch]),
-        max_index=max_index)
-    batch = {"image": to_unit_float(tf.gather(images, indices))}
+  def finish(step, batch):
+    batch = dict(batch, image=to_unit_float(batch["image"]))
     if binarized:
-      batch["image"] = binarize(
-          batch["image"], tf.stack([tf.cast(seed, tf.int64) * 7919
-                                    + _BINARIZE_STREAM, step]))
+      global_shape = tf.concat([[batch_size], tf.shape(batch["image"])[1:]],
+                               axis=0)
+      noise = tf.random.stateless_uniform(
+          global_shape, seed=tf.stack([tf.cast(seed, tf.int64) * 7919
+                                       + _BINARIZE_STREAM, step]))
+      batch["image"] = tf.cast(
+          noise[first_row:first_row + rows] < batch["image"], tf.float32)
+    if replicas > 1:
+      batch = {name: tf.reshape(value, tf.concat(
+          [[replicas, rows // replicas], tf.shape(value)[1:]], axis=0))
+               for name, value in batch.items()}
+    return batch
+
+  dataset = batches.map(finish, num_parallel_calls=tf.data.AUTOTUNE,
+                        deterministic=True)
+  if replicas > 1:
+    dataset = dataset.unbatch()
+  return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _epoch_indices(step, num_examples, batch_size, seed, per_epoch):
+  """`[B]` int64: the example indices of global batch `step`."""
+  epoch = step // per_epoch
+  positions = ((step % per_epoch) * batch_size
+               + tf.range(batch_size, dtype=tf.int64))
+  return tf.random.experimental.index_shuffle(
+      positions, seed=tf.stack([tf.cast(seed, tf.int64), epoch]),
+      max_index=num_examples - 1)
+
+
+def _indexed_batches(images, labels, batch_size, seed, steps, per_epoch,
+                     first_row, rows):
+  """Batches of examples that can be read by index: arrays and files."""
+  num_examples = len(images)
+  labels = None if labels is None else tf.constant(labels, tf.int32)
+
+  def indices_at(step):
+    return _epoch_indices(step, num_examples, batch_size, seed,
+                          per_epoch)[first_row:first_row + rows]
+
+  if isinstance(images, streams.FileImages):
+    def read(index):
+      example = {"image": images.read(index)}
+      if labels is not None:
+        example["label"] = tf.gather(labels, index)
+      return example
+
+    return (steps.map(indices_at).unbatch()
+            .map(read, num_parallel_calls=tf.data.AUTOTUNE,
+                 deterministic=True).batch(rows))
+  images = tf.constant(images)
+
+  def gather(step):
+    indices = indices_at(step)
+    batch = {"image": tf.gather(images, indices)}
     if labels is not None:
       batch["label"] = tf.gather(labels, indices)
     return batch
 
-  dataset = tf.data.Dataset.range(start_step, total_steps)
-  dataset = dataset.map(batch_at, num_parallel_calls=tf.data.AUTOTUNE,
-                        deterministic=True)
-  return dataset.prefetch(tf.data.AUTOTUNE)
+  return steps.map(gather, num_parallel_calls=tf.data.AUTOTUNE,
+                   deterministic=True)
+
+
+def _record_batches(split, batch_size, seed, start_step, total_steps,
+                    per_epoch, shuffle_buffer, first_row, rows):
+  """Batches of a `RecordSplit`: epochs of windowed-shuffled records."""
+  per_epoch_records = per_epoch * batch_size
+  epochs = tf.data.Dataset.range(start_step // per_epoch,
+                                 -(-total_steps // per_epoch))
+  records = epochs.flat_map(lambda epoch: split.epoch_records(
+      seed, epoch, shuffle_buffer).take(per_epoch_records))
+  records = records.skip((start_step % per_epoch) * batch_size)
+  parse = split.parse()
+  return (records.batch(batch_size, drop_remainder=True)
+          .map(lambda batch: batch[first_row:first_row + rows]).unbatch()
+          .map(parse, num_parallel_calls=tf.data.AUTOTUNE,
+               deterministic=True)
+          .batch(rows, drop_remainder=True))
 
 
 def eval_dataset(images, labels, *, batch_size, binarized, binarization_seed):
@@ -206,7 +305,8 @@ def eval_dataset(images, labels, *, batch_size, binarized, binarization_seed):
   test set is the same for every run, batch size and strategy.
 
   Args:
-    images: `[N, H, W, C]` uint8 or float32 numpy array.
+    images: `[N, H, W, C]` uint8 or float32 numpy array, or a streamed
+      split.
     labels: `[N]` int32 numpy array or None.
     batch_size: examples per batch (the last batch may be smaller).
     binarized: binarize the images.
@@ -215,10 +315,7 @@ def eval_dataset(images, labels, *, batch_size, binarized, binarization_seed):
   Returns:
     `tf.data.Dataset` of dicts with `image` `[b, H, W, C]` and maybe `label`.
   """
-  features = {"image": images}
-  if labels is not None:
-    features["label"] = labels.astype(np.int32)
-  dataset = tf.data.Dataset.from_tensor_slices(features).enumerate()
+  dataset = examples_dataset(images, labels).enumerate()
 
   def convert(index, example):
     example = dict(example, image=to_unit_float(example["image"]))
@@ -231,3 +328,61 @@ def eval_dataset(images, labels, *, batch_size, binarized, binarization_seed):
   dataset = dataset.map(convert, num_parallel_calls=tf.data.AUTOTUNE,
                         deterministic=True)
   return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def examples_dataset(images, labels=None):
+  """The examples of a split in their order, undecoded values as stored.
+
+  Args:
+    images: a numpy array or a streamed split (`tfvae.data.streams`).
+    labels: `[N]` int32 numpy array or None.
+
+  Returns:
+    `tf.data.Dataset` of dicts `image` (uint8 or float32) and maybe `label`.
+  """
+  if isinstance(images, streams.RecordSplit):
+    parse = images.parse()
+    return images.records().map(
+        lambda _, record: parse(record),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  if isinstance(images, streams.FileImages):
+    label_values = None if labels is None else tf.constant(labels, tf.int32)
+
+    def read(index):
+      example = {"image": images.read(index)}
+      if label_values is not None:
+        example["label"] = tf.gather(label_values, index)
+      return example
+
+    return tf.data.Dataset.range(len(images)).map(
+        read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+  features = {"image": images}
+  if labels is not None:
+    features["label"] = labels.astype(np.int32)
+  return tf.data.Dataset.from_tensor_slices(features)
+
+
+def describe_read_error(images, error):
+  """The `DataError` for a streamed split that failed to read, or None.
+
+  Args:
+    images: the split being read (arrays give None: their errors are not
+      about reading).
+    error: the `tf.errors.OpError` the pipeline raised.
+
+  Returns:
+    A one-line `DataError` naming the file (and record), or None.
+  """
+  if not streams.is_streamed(images):
+    return None
+  first_line = (error.message or str(error)).strip().splitlines()[0]
+  if isinstance(images, streams.RecordSplit):
+    problem = tfrecord.diagnose(images.manifest, images.split)
+    return DataError(problem or (
+        f"Reading the {images.split} records of {images.manifest.path} "
+        f"failed ({first_line}); check the shards, or rewrite them with "
+        "python -m tfvae.data.to_tfrecord."))
+  # numpy_function passes on `read_image`'s DataError text.
+  found = re.search(r"DataError: (.*)", error.message or "")
+  return DataError(found.group(1) if found else
+                   f"Reading the training images failed ({first_line}).")

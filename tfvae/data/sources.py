@@ -30,6 +30,8 @@ from tfvae.data import idx
 from tfvae.data import image_folder
 from tfvae.data import image_splits
 from tfvae.data import npz
+from tfvae.data import streams
+from tfvae.data import tfrecord
 from tfvae.data.image_splits import Splits
 from tfvae.errors import ConfigError, DataError
 
@@ -282,6 +284,35 @@ def _not_found(dataset: str, folders: List[str], notes: List[str],
           f"{', '.join(fixes[:-1])}, or {fixes[-1]}.")
 
 
+def load_tfrecord(config: DataConfig) -> Splits:
+  """The splits of the TFRecord shards that `--data_dir`'s manifest lists.
+
+  Image splits stay on disk as `streams.RecordSplit`s; vectors (small per
+  row) are read into memory. Without a `test` split in the manifest, one is
+  held out of `train` as for other sources.
+  """
+  manifest = tfrecord.read_manifest(config.data_dir)
+  train_x = streams.RecordSplit(manifest, "train")
+  if "test" in manifest.splits:
+    test_x = streams.RecordSplit(manifest, "test")
+  else:
+    train_x, _, test_x, _ = image_splits.hold_out_test(
+        train_x, None, config.test_fraction, manifest.path)
+  train_y = test_y = None
+  metadata = {"class_names": manifest.class_names}
+  if manifest.is_vector:
+    (train_x, train_y), (test_x, test_y) = train_x.load(), test_x.load()
+    columns = manifest.columns or ()
+    metadata.update(
+        column_names=manifest.column_names,
+        vocabularies={i: column.categories for i, column in enumerate(
+            columns) if column.kind == "categorical"} or None)
+  return image_splits.make_splits(train_x, train_y, test_x, test_y,
+                                  source=manifest.path,
+                                  num_classes=manifest.num_classes,
+                                  **metadata)
+
+
 def _named_loader(dataset: str) -> Callable[[DataConfig], Splits]:
   return functools.partial(_load_named, dataset)
 
@@ -293,4 +324,5 @@ DATASETS: Dict[str, Callable[[DataConfig], Splits]] = {
     "npz": npz.load_npz,
     "image_folder": image_folder.load_image_folder,
     "csv": csv_files.load_csv,
+    "tfrecord": load_tfrecord,
 }

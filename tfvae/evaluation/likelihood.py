@@ -149,14 +149,15 @@ class Evaluator:
     Returns:
       Dict of Python floats (nats per example unless named otherwise):
       `distortion`, `reconstruction_mse` (per pixel), `active_units`,
-      `code_variance` (list, per code dimension), `num_examples`,
+      `code_variance` (list, per code dimension), `codes` and `labels`
+      (numpy, per example; labels None without them), `num_examples`,
       `column_errors` (vectors: `tfvae.evaluation.tabular.column_errors`,
       else None); with a likelihood bound also `neg_elbo`, `rate`,
       `kl_per_dim` (list), and `nll` and `bits_per_dim` (from the k-sample
       estimate when asked for, else from the ELBO); without one these are
       None.
     """
-    sums, codes, count, nll_sum = {}, [], 0, 0.0
+    sums, codes, labels_seen, count, nll_sum = {}, [], [], 0, 0.0
     rows, reconstructions = [], []
     kl_per_dim, num_dims = None, None
     bound = self.model.has_likelihood_bound
@@ -173,6 +174,8 @@ class Evaluator:
         batch_kl = tf.reduce_sum(terms["kl_per_dim"], axis=0).numpy()
         kl_per_dim = batch_kl if kl_per_dim is None else kl_per_dim + batch_kl
       codes.append(terms["code"].numpy())
+      if "label" in batch:
+        labels_seen.append(batch["label"].numpy())
       if "reconstruction" in terms:
         rows.append(images.numpy())
         reconstructions.append(terms["reconstruction"].numpy())
@@ -198,6 +201,8 @@ class Evaluator:
     results["active_units"] = active_units(codes)
     results["code_variance"] = [float(v) for v in np.var(codes, axis=0)]
     results["codes"] = codes
+    results["labels"] = (np.concatenate(labels_seen) if labels_seen
+                         else None)
     results["num_examples"] = count
     results["column_errors"] = (
         tabular.column_errors(np.concatenate(rows),

@@ -1,16 +1,30 @@
 """Writes one export version: SavedModel + warm-up requests + `model.tflite`.
 
 TF Serving watches a base folder of integer version folders. A version is
-built completely in a hidden temporary folder beside them (TF Serving ignores
+built completely in a hidden staging folder beside them (TF Serving ignores
 names that are not integers), checked, then renamed into place, so a server
 never sees half a model and a failed export leaves nothing behind. Versions
 are never overwritten: each export takes the next integer.
+
+The version number is chosen when the export is published, not when it
+starts: exports that run at the same time (two `python -m tfvae.export`
+calls, or one beside a training run's) each build in their own staging
+folder, then, one at a time under an exclusive `flock` on the hidden
+`<export_dir>/.export.lock`, take the next free integer and rename their
+folder to it. `models.config` is updated under the same lock (and under one
+beside it, shared by the models listed there), so concurrent exports never
+interleave their writes to it. Lock files are removed once released.
 """
 
+import contextlib
 import dataclasses
+import errno
+import fcntl
+import functools
 import json
 import os
 import shutil
+import uuid
 
 import numpy as np
 import tensorflow as tf
@@ -21,12 +35,20 @@ from tfvae.export import serving_config
 from tfvae.export import signatures
 from tfvae.export import tflite
 from tfvae.export import warmup
+from tfvae.training import precision
+from tfvae.training import run_lock
 
 TFLITE_FILE = "model.tflite"
 # In assets.extra/, beside TF Serving's warm-up requests.
 METADATA_FILE = "tfvae.json"
 # Largest |TFLite - SavedModel| accepted on `decode` by the export check.
 _TOLERANCE = {"none": 1e-4, "float16": 1e-2, "dynamic_int8": 0.1}
+# Hidden (not an integer), so TF Serving ignores it.
+LOCK_FILE = ".export.lock"
+# errno values of a filesystem that does not support flock.
+_NO_FLOCK = frozenset({errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP})
+# Versions tried when folders keep appearing (writers that take no lock).
+_PUBLISH_ATTEMPTS = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,6 +73,106 @@ def next_version(export_dir):
               if name.isdigit() and os.path.isdir(os.path.join(export_dir,
                                                                name))]
   return max(versions, default=0) + 1
+
+
+@contextlib.contextmanager
+def _exclusive(lock_path):
+  """Holds an exclusive `flock` on `lock_path`, waiting for it if need be.
+
+  The file is created if missing and removed on release while still locked;
+  a process that was waiting on the removed file finds that the path no
+  longer names it and locks the path's new file instead. On a filesystem
+  without flock this holds nothing (publishing then relies on `os.rename`
+  refusing to replace a non-empty folder).
+
+  Args:
+    lock_path: the lock file.
+
+  Yields:
+    None, with the lock held.
+  """
+  fd = None
+  while fd is None:
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+      fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError as e:
+      os.close(fd)
+      fd = None
+      if e.errno not in _NO_FLOCK:
+        raise
+      break
+    if not run_lock.is_current(fd, lock_path):  # The holder removed it.
+      os.close(fd)
+      fd = None
+  try:
+    yield
+  finally:
+    if fd is not None:
+      try:
+        os.remove(lock_path)
+      except OSError:
+        pass
+      os.close(fd)
+    elif os.path.exists(lock_path):
+      try:
+        os.remove(lock_path)  # The file made while trying to flock it.
+      except OSError:
+        pass
+
+
+def _publish(staging_dir, export_dir, then=None):
+  """Renames `staging_dir` to the next free version of `export_dir`.
+
+  Runs under the export folder's lock, so concurrent exports publish one
+  at a time and never take the same number.
+
+  Args:
+    staging_dir: the complete, checked version, inside `export_dir`.
+    export_dir: the folder of integer versions.
+    then: called (no arguments) after the rename, still under the lock:
+      the `models.config` update; or None.
+
+  Returns:
+    The integer version published.
+
+  Raises:
+    OSError: when the rename fails.
+  """
+  with _exclusive(os.path.join(export_dir, LOCK_FILE)):
+    for _ in range(_PUBLISH_ATTEMPTS):
+      version = next_version(export_dir)
+      try:
+        os.rename(staging_dir, os.path.join(export_dir, str(version)))
+        break
+      except OSError as e:
+        # A folder made meanwhile by a writer that took no lock.
+        if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
+          raise
+    else:
+      raise OSError(errno.EEXIST, "version folders kept appearing",
+                    export_dir)
+    if then:
+      then()
+  return version
+
+
+def _update_models_config(models_config_path, model_name, base_path):
+  """`serving_config.update_models_config` under a lock beside the file.
+
+  Several models (export folders) can be listed in one `models.config`, so
+  its read-modify-write is serialized by a lock of its own.
+  """
+  folder, name = os.path.split(models_config_path)
+  with contextlib.ExitStack() as stack:
+    try:
+      stack.enter_context(_exclusive(
+          os.path.join(folder or os.curdir, f".{name}.lock")))
+    except OSError as e:
+      raise ExportError(f"Cannot write {models_config_path}: {e}; fix its "
+                        "folder, then export again.") from e
+    serving_config.update_models_config(models_config_path, model_name,
+                                        base_path)
 
 
 def _prepare_export_dir(export_dir):
@@ -139,7 +261,8 @@ def export(model, export_dir, model_name, quantization="none",
       `/models/<model_name>` (the `tensorflow/serving` image's layout).
 
   Returns:
-    An `ExportResult`.
+    An `ExportResult` with the version actually published (exports that
+    run at the same time take distinct versions, in the order they finish).
 
   Raises:
     ExportError: unwritable folder or a failed conversion/check; no
@@ -148,9 +271,13 @@ def export(model, export_dir, model_name, quantization="none",
   _prepare_export_dir(export_dir)
   if models_config_path:  # A broken config fails before anything is published.
     serving_config.read_models_config(models_config_path)
-  version = next_version(export_dir)
-  final_dir = os.path.join(export_dir, str(version))
-  staging_dir = os.path.join(export_dir, f".staging-{version}-{os.getpid()}")
+  staging_dir = os.path.join(
+      export_dir, f".staging-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+  update_config = None
+  if models_config_path:
+    update_config = functools.partial(
+        _update_models_config, models_config_path, model_name,
+        serving_base_path or f"/models/{model_name}")
   try:
     signatures.build_archive(model).write_out(staging_dir, verbose=False)
     warmup.write_warmup_requests(staging_dir, model_name,
@@ -161,19 +288,13 @@ def export(model, export_dir, model_name, quantization="none",
     check_tflite(model, tflite_bytes, quantization)
     with open(os.path.join(staging_dir, TFLITE_FILE), "wb") as f:
       f.write(tflite_bytes)
-    if os.path.exists(final_dir):
-      raise ExportError(f"{final_dir} appeared during the export; run it "
-                        "again to write the next version.")
-    os.rename(staging_dir, final_dir)
+    version = _publish(staging_dir, export_dir, then=update_config)
   except (OSError, tf.errors.OpError) as e:
     raise ExportError(f"Export to {export_dir} failed: {e}; nothing was "
                       "published.") from e
   finally:
     shutil.rmtree(staging_dir, ignore_errors=True)
-  if models_config_path:
-    serving_config.update_models_config(
-        models_config_path, model_name,
-        serving_base_path or f"/models/{model_name}")
+  final_dir = os.path.join(export_dir, str(version))
   return ExportResult(version, final_dir,
                       os.path.join(final_dir, TFLITE_FILE),
                       models_config_path)
@@ -187,7 +308,8 @@ def export_run(model, config):
   it for TF Serving.
 
   Args:
-    model: the trained model.
+    model: the trained model (mixed-precision models are exported as their
+      float32 copy).
     config: the run's `RunConfig`.
 
   Returns:
@@ -195,8 +317,10 @@ def export_run(model, config):
   """
   export_dir = config.export.resolved_export_dir(config.run_name)
   name = os.path.basename(os.path.normpath(export_dir))
+  # A mixed-precision model is exported as its float32 copy (TFLite cannot
+  # convert bfloat16/float16 MatMuls); a float32 model as it is.
   return export(
-      model, export_dir, name, config.export.tflite_quantization,
+      precision.float32_model(model), export_dir, name, config.export.tflite_quantization,
       models_config_path=os.path.join(
           os.path.dirname(os.path.normpath(export_dir)) or os.curdir,
           serving_config.CONFIG_FILE))

@@ -19,6 +19,11 @@ use only this interface, never a variant's name:
   `encode` returns and `decode` takes
 - `after_training(dataset)`: a hook run once training has finished
 
+Under a mixed-precision Keras policy (`tfvae.training.precision`) only the
+networks compute in float16/bfloat16, and they return float32; the model
+itself, its likelihood head, prior and flow are float32 layers, so
+distributions, log-probabilities, KL terms and the loss stay float32.
+
 Capabilities are class attributes: `conditional` (needs labels),
 `has_likelihood_bound` (ELBO and log p(x) are defined), `OPTIONS` (the
 variant-specific `ModelConfig` fields it uses; `registry.build` rejects
@@ -72,6 +77,9 @@ class VAE(keras.Model):
 
   def __init__(self, config, data_shape, num_classes=None, columns=None,
                encoder_body=None, decoder_body=None, **kwargs):
+    # float32 whatever the global policy: calling the model must not
+    # autocast its inputs or the variables its methods read.
+    kwargs.setdefault("dtype", "float32")
     super().__init__(name=config.model, **kwargs)
     self.config = config
     self.data_shape = tuple(data_shape)

@@ -57,8 +57,10 @@ class GridEncoder(keras.Model):
     self.to_code = keras.layers.Conv2D(embedding_dim, 1, name="to_code")
 
   def call(self, images, training=False):
-    """Args: images: `[batch, H, W, C]`. Returns: `[batch, h, w, D]` z_e."""
-    return self.to_code(self.blocks(images, training=training))
+    """Args: images: `[batch, H, W, C]`. Returns: `[batch, h, w, D]` float32
+    z_e."""
+    return tf.cast(self.to_code(self.blocks(images, training=training)),
+                   tf.float32)
 
 
 class GridDecoder(keras.Model):
@@ -87,9 +89,11 @@ class GridDecoder(keras.Model):
                                  grid_width * 2**len(channels), height, width)
 
   def call(self, grid, training=False):
-    """Args: grid: `[batch, h, w, D]` z_q. Returns: `[batch, H, W, C]` outputs
-    (logits or pre-sigmoid means)."""
-    return self.crop(self.to_pixels(self.blocks(grid, training=training)))
+    """Args: grid: `[batch, h, w, D]` z_q. Returns: `[batch, H, W, C]` float32
+    outputs (logits or pre-sigmoid means)."""
+    return tf.cast(
+        self.crop(self.to_pixels(self.blocks(grid, training=training))),
+        tf.float32)
 
 
 def grid_size(data_shape, num_blocks):
@@ -119,7 +123,9 @@ class VQVAE(VAE):
 
   def __init__(self, config, data_shape, num_classes=None, **kwargs):
     # The Gaussian-latent parts VAE.__init__ builds (posterior networks,
-    # prior, flow) have no use here, so only keras.Model is initialized.
+    # prior, flow) have no use here, so only keras.Model is initialized
+    # (float32, as in VAE: only the networks follow a mixed policy).
+    kwargs.setdefault("dtype", "float32")
     keras.Model.__init__(self, name=config.model, **kwargs)  # pylint: disable=non-parent-init-called
     self.config = config
     self.data_shape = tuple(data_shape)

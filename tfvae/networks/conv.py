@@ -113,10 +113,12 @@ class ConvEncoder(keras.Model):
       training: batch norm mode.
 
     Returns:
-      `(loc, scale)`, each `[batch, latent_dim]`; scale is positive.
+      `(loc, scale)`, each `[batch, latent_dim]` float32 (whatever the
+      layers' compute dtype); scale is positive.
     """
     h = self.blocks(images, training=training)
-    loc, raw_scale = ops.split(self.head(self.flatten(h)), 2, axis=-1)
+    loc, raw_scale = ops.split(ops.cast(self.head(self.flatten(h)), "float32"),
+                               2, axis=-1)
     return loc, ops.softplus(raw_scale) + MIN_SCALE
 
 
@@ -157,8 +159,9 @@ class ConvDecoder(keras.Model):
       training: batch norm mode.
 
     Returns:
-      `[batch, H, W, C]` unconstrained outputs (logits or pre-sigmoid means).
+      `[batch, H, W, C]` float32 unconstrained outputs (logits or
+      pre-sigmoid means).
     """
     h = self.reshape(self.project(z))
     h = self.blocks(h, training=training)
-    return self.crop(self.to_pixels(h))
+    return ops.cast(self.crop(self.to_pixels(h)), "float32")

@@ -16,6 +16,12 @@ same way with built-in or custom networks. The contract:
 
 A body that breaks the contract is rejected when the model is built, with
 a one-line `ConfigError` naming the shapes it got and the ones expected.
+
+With `--mixed_precision`, the heads tfvae adds follow the policy; a body
+computes in the dtype policy it was created under (create it after
+`keras.config.set_dtype_policy("mixed_bfloat16")`, or inside
+`tfvae.training.precision.policy_scope`, to run it in mixed precision too).
+Encoder and decoder outputs are float32 either way.
 """
 
 import math
@@ -97,9 +103,9 @@ class CustomEncoder(keras.Model):
     self.head = keras.layers.Dense(2 * latent_dim, name="posterior_head")
 
   def call(self, x, training=False):
-    """`[batch, ...]` -> `(loc, scale)`, each `[batch, latent_dim]`."""
+    """`[batch, ...]` -> `(loc, scale)`, each `[batch, latent_dim]` float32."""
     h = self.flatten(self.body(x, training=training))
-    loc, raw_scale = ops.split(self.head(h), 2, axis=-1)
+    loc, raw_scale = ops.split(ops.cast(self.head(h), "float32"), 2, axis=-1)
     return loc, ops.softplus(raw_scale) + MIN_SCALE
 
 
@@ -138,6 +144,6 @@ class CustomDecoder(keras.Model):
           f"features [batch, F]{feature_map}.")
 
   def call(self, z, training=False):
-    """`[batch, latent_dim]` -> `[batch] + output_shape` raw parameters."""
+    """`[batch, latent_dim]` -> `[batch] + output_shape` float32 parameters."""
     h = self.project(self.body(z, training=training))
-    return h if self.reshape is None else self.reshape(h)
+    return ops.cast(h if self.reshape is None else self.reshape(h), "float32")

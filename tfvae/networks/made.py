@@ -108,15 +108,20 @@ class MADE(keras.layers.Layer):
       inputs: `[batch, d]`.
 
     Returns:
-      `(shift, log_scale)`, each `[batch, d]`; element i depends only on the
-      inputs j with `ordering[j] < ordering[i]`.
+      `(shift, log_scale)`, each `[batch, d]` float32 (whatever the layer's
+      compute dtype); element i depends only on the inputs j with
+      `ordering[j] < ordering[i]`.
     """
     h = inputs
+    # Variables read here are in the compute dtype (Keras autocasts them).
+    dtype = self.compute_dtype
     for kernel, bias, mask in zip(self.hidden_kernels, self.hidden_biases,
                                   self._hidden_masks):
-      h = self.activation(tf.matmul(h, kernel * mask) + bias)
-    out = tf.matmul(h, self.output_kernel * self._output_mask)
-    out = out + self.output_bias
+      kernel = tf.convert_to_tensor(kernel) * tf.cast(mask, dtype)
+      h = self.activation(tf.matmul(h, kernel) + bias)
+    out = tf.matmul(h, tf.convert_to_tensor(self.output_kernel)
+                    * tf.cast(self._output_mask, dtype))
+    out = tf.cast(out + self.output_bias, tf.float32)
     return out[:, :self.event_dim], out[:, self.event_dim:]
 
   def compute_output_shape(self, input_shape):

@@ -40,10 +40,11 @@ class MLPEncoder(keras.Model):
       training: batch norm / dropout mode.
 
     Returns:
-      `(loc, scale)`, each `[batch, latent_dim]`; scale is positive.
+      `(loc, scale)`, each `[batch, latent_dim]` float32 (whatever the
+      layers' compute dtype); scale is positive.
     """
     h = self.hidden(self.flatten(images), training=training)
-    loc, raw_scale = ops.split(self.head(h), 2, axis=-1)
+    loc, raw_scale = ops.split(ops.cast(self.head(h), "float32"), 2, axis=-1)
     return loc, ops.softplus(raw_scale) + MIN_SCALE
 
 
@@ -76,7 +77,8 @@ class MLPDecoder(keras.Model):
       training: batch norm / dropout mode.
 
     Returns:
-      `[batch, H, W, C]` unconstrained outputs (logits or pre-sigmoid means).
+      `[batch, H, W, C]` float32 unconstrained outputs (logits or
+      pre-sigmoid means).
     """
     h = self.hidden(z, training=training)
-    return self.reshape(self.head(h))
+    return ops.cast(self.reshape(self.head(h)), "float32")

@@ -68,8 +68,11 @@ class MaskedConv2D(keras.layers.Layer):
                                 initializer="zeros")
 
   def call(self, inputs):
-    """Args: inputs: `[batch, h, w, c]`. Returns: `[batch, h, w, filters]`."""
-    kernel = tf.convert_to_tensor(self.kernel) * self.mask
+    """Args: inputs: `[batch, h, w, c]`. Returns: `[batch, h, w, filters]`
+    in the layer's compute dtype."""
+    # The kernel is read in the compute dtype (Keras autocasts it).
+    kernel = tf.convert_to_tensor(self.kernel) * tf.cast(self.mask,
+                                                         self.compute_dtype)
     return tf.nn.conv2d(inputs, kernel, 1, "SAME") + self.bias
 
 
@@ -98,15 +101,17 @@ class PixelCNN(keras.Model):
     """Logits from one-hot (or any real-valued) `[batch, h, w, K]` inputs.
 
     Returns:
-      `[batch, h, w, K]` logits; position p depends on inputs before p only.
+      `[batch, h, w, K]` float32 logits (whatever the layers' compute
+      dtype); position p depends on inputs before p only.
     """
     h = tf.nn.relu(self.first(one_hot))
     for layer in self.hidden:
       h = h + tf.nn.relu(layer(h))
-    return self.head(h)
+    return tf.cast(self.head(h), tf.float32)
 
   def call(self, indices):
-    """Args: indices: `[batch, h, w]` int32. Returns: `[batch, h, w, K]` logits."""
+    """Args: indices: `[batch, h, w]` int32. Returns: `[batch, h, w, K]`
+    float32 logits."""
     return self.logits_from_one_hot(
         tf.one_hot(indices, self.num_categories, dtype=tf.float32))
 

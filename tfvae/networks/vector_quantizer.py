@@ -28,6 +28,10 @@ EMA_EPSILON = 1e-5
 class VectorQuantizer(keras.layers.Layer):
   """Quantizes `[..., embedding_dim]` vectors to a learned codebook.
 
+  Distances, codes and the VQ losses are loss terms, so the layer computes
+  in float32 under any global mixed-precision policy (`dtype` defaults to
+  `float32`, not to the global policy).
+
   Args:
     num_embeddings: K, the codebook size.
     embedding_dim: D, the size of each code vector.
@@ -40,6 +44,7 @@ class VectorQuantizer(keras.layers.Layer):
 
   def __init__(self, num_embeddings, embedding_dim, commitment_cost=0.25,
                ema_decay=0.0, epsilon=EMA_EPSILON, **kwargs):
+    kwargs.setdefault("dtype", "float32")
     super().__init__(**kwargs)
     self.num_embeddings = num_embeddings
     self.embedding_dim = embedding_dim
@@ -76,7 +81,7 @@ class VectorQuantizer(keras.layers.Layer):
     Returns:
       `[...]` int32 indices in [0, K).
     """
-    flat = tf.reshape(inputs, [-1, self.embedding_dim])
+    flat = tf.reshape(tf.cast(inputs, tf.float32), [-1, self.embedding_dim])
     codebook = tf.convert_to_tensor(self.codebook)
     distances = (tf.reduce_sum(tf.square(flat), axis=1, keepdims=True)
                  - 2.0 * tf.matmul(flat, codebook, transpose_b=True)
@@ -101,7 +106,7 @@ class VectorQuantizer(keras.layers.Layer):
       `commitment_loss` (beta * ||z_e - sg[e]||^2) and `codebook_loss`
       (||sg[z_e] - e||^2; zeros with EMA updates), each `[...]`.
     """
-    inputs = tf.convert_to_tensor(inputs, tf.float32)
+    inputs = tf.cast(inputs, tf.float32)
     indices = self.nearest(inputs)
     codes = self.lookup(indices)
     commitment = self.commitment_cost * tf.reduce_sum(

@@ -15,13 +15,16 @@ import tensorflow as tf
 
 from tfvae.data import pipeline
 from tfvae.data import sources
+from tfvae.data import streams
 from tfvae.errors import ConfigError
 from tfvae.evaluation import images as images_lib
 from tfvae.evaluation import report
 from tfvae.evaluation import scatter
 from tfvae.evaluation import tabular
 from tfvae.networks import custom
+from tfvae.training import run_lock
 from tfvae.training import run_state
+from tfvae.training import strategy as strategy_lib
 from tfvae.training.loop import Trainer
 
 # The dataset name recorded for data passed as arrays.
@@ -38,12 +41,16 @@ class RunResult:
     metrics_path: where it was written.
     image_paths: picture name -> PNG path.
     resumed_from: the checkpoint training resumed from, or None.
+    is_chief: False on the other workers of a multi-worker run, which
+      train but write no metrics, pictures or exports (`metrics` is then
+      empty and `metrics_path` None).
   """
   trainer: Trainer
   metrics: dict
   metrics_path: str
   image_paths: dict
   resumed_from: str = None
+  is_chief: bool = True
 
 
 def load_data(config, splits=None):
@@ -82,12 +89,26 @@ def train_and_evaluate(config, strategy=None, data=None, encoder=None,
   if data is not None:
     config = dataclasses.replace(config, data=dataclasses.replace(
         config.data, dataset=ARRAYS_DATASET))
+  # A multi-worker task is known from TF_CONFIG before TensorFlow starts.
+  task = (strategy_lib.task_name(strategy) if strategy is not None
+          else strategy_lib.configured_task(config.train.strategy))
+  with run_lock.RunLock(model_dir, task):
+    if config.train.restart and task == run_lock.CHIEF:
+      # Before the strategy exists: creating it waits for every worker, so
+      # none restores a checkpoint that is about to be removed.
+      run_state.clear_outputs(model_dir)
+    if strategy is None:
+      strategy = strategy_lib.make_strategy(config.train.strategy,
+                                            config.train.worker_timeout_s)
+    return _train_and_evaluate(config, strategy, data, encoder, decoder)
+
+
+def _train_and_evaluate(config, strategy, data, encoder, decoder):
+  """`train_and_evaluate` once the run folder is locked."""
+  model_dir = config.train.model_dir
   keras.utils.set_random_seed(config.train.seed)
   encoder, decoder = custom.fresh_copy(encoder), custom.fresh_copy(decoder)
-  if config.train.restart:
-    run_state.clear_outputs(model_dir)
   data = load_data(config, data)
-  os.makedirs(model_dir, exist_ok=True)
   trainer = Trainer(config, data, strategy, encoder=encoder, decoder=decoder)
   if trainer.manager.latest_checkpoint:
     run_state.check_resumable(config, model_dir)
@@ -95,18 +116,23 @@ def train_and_evaluate(config, strategy=None, data=None, encoder=None,
   if resumed_from:
     logging.info("Resuming from %s at step %d.", resumed_from,
                  int(trainer.step.numpy()))
-  run_state.write_config(
-      config, model_dir, data.data_shape, data.num_classes,
-      columns=data.columns, class_names=data.class_names,
-      custom_networks=[side for side, body in (("encoder", encoder),
-                                               ("decoder", decoder))
-                       if body is not None])
+  if trainer.is_chief:
+    run_state.write_config(
+        config, model_dir, data.data_shape, data.num_classes,
+        columns=data.columns, class_names=data.class_names,
+        custom_networks=[side for side, body in (("encoder", encoder),
+                                                 ("decoder", decoder))
+                         if body is not None])
   try:
     trainer.fit()
   except KeyboardInterrupt:
     path = trainer.save()
     raise KeyboardInterrupt(
         f"Interrupted; saved {path}. Run the same command to resume.")
+  if not trainer.is_chief:
+    logging.info("Finished training at step %d; the chief evaluates and "
+                 "exports.", int(trainer.step.numpy()))
+    return RunResult(trainer, {}, None, {}, resumed_from, is_chief=False)
   changed = trainer.model.after_training(pipeline.eval_dataset(
       data.train_x, data.train_y, batch_size=config.eval.eval_batch_size,
       binarized=trainer.binarized,
@@ -126,7 +152,8 @@ def evaluate(trainer, data):
   """
   config = trainer.config
   test_x, test_y = data.test_x, data.test_y
-  if config.eval.eval_max_examples:
+  if config.eval.eval_max_examples and (
+      config.eval.eval_max_examples < len(test_x)):
     test_x = test_x[:config.eval.eval_max_examples]
     test_y = None if test_y is None else test_y[:len(test_x)]
   dataset = pipeline.eval_dataset(
@@ -153,10 +180,10 @@ def evaluate(trainer, data):
         step, seed=config.train.seed, test_labels=(
             first["label"].numpy() if "label" in first else None),
         num_classes=data.num_classes)
-  if config.eval.images and test_y is not None:
+  if config.eval.images and results["labels"] is not None:
     image_paths["latent_scatter"] = images_lib.write_picture(
-        scatter.latent_scatter(results["codes"], test_y[:len(
-            results["codes"])], data.class_names),
+        scatter.latent_scatter(results["codes"], results["labels"],
+                               data.class_names),
         images_dir, "latent_scatter", writer, step)
   writer.flush()
   if data.is_vector and config.model.likelihood == "tabular":
@@ -199,30 +226,58 @@ def trivial_nll(train_x, test_x, binarized, likelihood):
   The baseline a model must beat: Bernoulli pixels with the training
   set's mean intensity (for binarized data), or for Gaussian likelihoods
   Gaussians with each pixel's training mean and std. Not defined (None) for
-  a Bernoulli likelihood on non-binarized data.
+  a Bernoulli likelihood on non-binarized data. Both are functions of the
+  per-pixel first and second moments of the splits, so streamed splits are
+  read once, in batches; their training moments come from the first
+  `TRIVIAL_MAX_TRAIN` examples.
 
   Args:
-    train_x: `[N, H, W, C]` uint8 or float training images.
-    test_x: `[M, H, W, C]` test images.
+    train_x: `[N, H, W, C]` uint8 or float training images, or a streamed
+      split.
+    test_x: `[M, H, W, C]` test images, or a streamed split.
     binarized: whether images are binarized (Bernoulli likelihood).
     likelihood: `bernoulli` or `gaussian`.
 
   Returns:
     float nats per example, or None.
   """
-  def unit(x):  # As the pipeline does: uint8 / 255, floats unchanged.
-    scale = 255.0 if np.asarray(x).dtype == np.uint8 else 1.0
-    return np.asarray(x, np.float64) / scale
-
-  train, test = unit(train_x), unit(test_x)
+  if likelihood == "bernoulli" and not binarized:
+    return None
+  if streams.is_streamed(train_x) and len(train_x) > TRIVIAL_MAX_TRAIN:
+    train_x = train_x[:TRIVIAL_MAX_TRAIN]
+  train_mean, train_square = _moments(train_x)
+  test_mean, test_square = _moments(test_x)
   if likelihood == "bernoulli":
-    if not binarized:
-      return None
-    p = np.clip(train.mean(axis=0), 1e-6, 1 - 1e-6)
+    p = np.clip(train_mean, 1e-6, 1 - 1e-6)
     # Expected log-likelihood of binarized test images: E[x] = pixel value.
-    per_pixel = test * np.log(p) + (1 - test) * np.log1p(-p)
+    per_pixel = test_mean * np.log(p) + (1 - test_mean) * np.log1p(-p)
   else:
-    mean, std = train.mean(axis=0), np.maximum(train.std(axis=0), 1e-3)
-    per_pixel = (-0.5 * ((test - mean) / std)**2 - np.log(std)
+    std = np.maximum(np.sqrt(np.maximum(train_square - train_mean**2, 0)),
+                     1e-3)
+    squared_error = test_square - 2 * train_mean * test_mean + train_mean**2
+    per_pixel = (-0.5 * squared_error / std**2 - np.log(std)
                  - 0.5 * np.log(2 * np.pi))
-  return float(-per_pixel.reshape(len(test), -1).sum(axis=1).mean())
+  return float(-per_pixel.sum())
+
+
+# Training examples a streamed split's trivial baseline is fitted on.
+TRIVIAL_MAX_TRAIN = 20_000
+_MOMENT_BATCH = 1000
+
+
+def _moments(x):
+  """Per-pixel mean and mean square (float64) of unit-scaled examples."""
+  total = square = None
+  if streams.is_streamed(x):
+    batches = (batch["image"].numpy() for batch in
+               pipeline.examples_dataset(x).batch(_MOMENT_BATCH))
+  else:
+    batches = (x[i:i + _MOMENT_BATCH] for i in range(0, len(x),
+                                                     _MOMENT_BATCH))
+  for batch in batches:
+    scale = 255.0 if batch.dtype == np.uint8 else 1.0
+    batch = np.asarray(batch, np.float64) / scale  # As the pipeline does.
+    total = batch.sum(0) if total is None else total + batch.sum(0)
+    square = ((batch**2).sum(0) if square is None
+              else square + (batch**2).sum(0))
+  return total / len(x), square / len(x)

@@ -23,7 +23,9 @@ from tfvae.data import pipeline
 from tfvae.errors import ConfigError
 from tfvae.errors import TrainingError
 from tfvae.evaluation.likelihood import Evaluator
+from tfvae.training import precision
 from tfvae.training import run_state
+from tfvae.training import strategy as strategy_lib
 from tfvae.training.strategy import make_strategy
 
 ALL_METRICS = ("loss", "neg_elbo", "distortion", "rate")
@@ -46,8 +48,10 @@ class Trainer:
     self.config = config
     self.data = data
     train = config.train
-    self.strategy = strategy or make_strategy(train.strategy)
+    self.strategy = strategy or make_strategy(train.strategy,
+                                              train.worker_timeout_s)
     self.num_replicas = self.strategy.num_replicas_in_sync
+    self.is_chief = strategy_lib.is_chief(self.strategy)
     if train.batch_size % self.num_replicas:
       raise TrainingError(
           f"--batch_size={train.batch_size} does not split evenly over "
@@ -55,7 +59,7 @@ class Trainer:
           f"{self.num_replicas}.")
     self.binarized = (config.data.binarize
                       and config.model.likelihood == "bernoulli")
-    if models.get(config.model.model).conditional and data.train_y is None:
+    if models.get(config.model.model).conditional and data.num_classes is None:
       raise ConfigError(
           f"--model={config.model.model} needs class labels, and "
           f"{data.source} has none; use a labelled dataset (mnist, "
@@ -66,20 +70,30 @@ class Trainer:
     self.total_steps = (train.train_steps
                         or train.epochs * self.steps_per_epoch)
     with self.strategy.scope():
-      self.model = models.build(config.model, data.data_shape,
-                                data.num_classes, columns=data.columns,
-                                encoder_body=encoder, decoder_body=decoder)
-      self.model.build_from_shape()
-      self.optimizer = keras.optimizers.Adam(
+      # The networks take the policy's compute dtype; variables, the
+      # distributions and the loss stay float32 (tfvae.training.precision).
+      with precision.policy_scope(train.mixed_precision):
+        self.model = models.build(config.model, data.data_shape,
+                                  data.num_classes, columns=data.columns,
+                                  encoder_body=encoder, decoder_body=decoder)
+        self.model.build_from_shape()
+      self.optimizer = precision.wrap_optimizer(keras.optimizers.Adam(
           learning_rate=train.learning_rate,
-          weight_decay=train.weight_decay or None)
+          weight_decay=train.weight_decay or None), train.mixed_precision)
       self.optimizer.build(self.model.trainable_variables)
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False,
                               name="step")
     self.checkpoint = tf.train.Checkpoint(
         model=self.model, optimizer=self.optimizer, step=self.step)
+    # Every worker saves (TF's multi-worker rule), the chief into model_dir
+    # and the others into a temporary folder they delete; all restore from
+    # the chief's checkpoints.
     self.manager = run_state.checkpoint_manager(
         self.checkpoint, train.model_dir, train.checkpoints_to_keep)
+    self._worker_dir = (None if self.is_chief else os.path.join(
+        train.model_dir, f".{strategy_lib.task_name(self.strategy)}-tmp"))
+    self._write_manager = self.manager if self.is_chief else (
+        run_state.checkpoint_manager(self.checkpoint, self._worker_dir, 1))
     self.metrics_names = (ALL_METRICS if self.model.has_likelihood_bound
                           else ("loss", "distortion"))
     self._compute_gradients = tf.function(
@@ -106,8 +120,15 @@ class Trainer:
     return latest
 
   def save(self):
-    """Writes a checkpoint at the current step; returns its path."""
-    return self.manager.save(checkpoint_number=int(self.step.numpy()))
+    """Writes a checkpoint at the current step; returns its path.
+
+    On workers other than the chief the checkpoint is written to a
+    temporary folder and removed again.
+    """
+    path = self._write_manager.save(checkpoint_number=int(self.step.numpy()))
+    if not self.is_chief:
+      tf.io.gfile.rmtree(self._worker_dir)
+    return path
 
   # ---- One step ------------------------------------------------------------
 
@@ -135,7 +156,9 @@ class Trainer:
       terms = self.model.compute_loss(images, noise, step, kl_weight, labels,
                                       training=True)
       loss = tf.reduce_sum(terms["loss"]) / global_batch
-    grads = tape.gradient(loss, self.model.trainable_variables)
+      # Identity unless the optimizer scales the loss (mixed_float16).
+      scaled_loss = self.optimizer.scale_loss(loss)
+    grads = tape.gradient(scaled_loss, self.model.trainable_variables)
     summed = {name: tf.reduce_sum(terms[key]) / global_batch
               for name, key in (("neg_elbo", "elbo"), ("distortion",
                                                        "distortion"),
@@ -153,12 +176,19 @@ class Trainer:
     grads, metrics = self._compute_gradients(images, labels, noise, step,
                                              self.kl_weight(step))
     clip_norm = self.config.train.clip_norm
-    if clip_norm > 0:
+    loss_scaled = precision.is_loss_scaled(self.optimizer)
+    if clip_norm > 0 or loss_scaled:
       # Keras clips before its cross-replica sum; clip the summed gradient
       # instead and hand each replica 1/R of it for Keras to sum again.
+      # With loss scaling every replica then holds the same gradients, so
+      # the LossScaleOptimizer's finite check (it skips steps with Inf/NaN
+      # gradients) agrees across replicas, and the clip unscales them first
+      # and rescales them after (precision.clip_by_global_norm).
       context = tf.distribute.get_replica_context()
       grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-      grads, _ = tf.clip_by_global_norm(grads, clip_norm)
+      if clip_norm > 0:
+        grads = precision.clip_by_global_norm(self.optimizer, grads,
+                                              clip_norm)
       grads = [g / self.num_replicas for g in grads]
     self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
     return metrics
@@ -209,15 +239,18 @@ class Trainer:
     start = int(self.step.numpy())
     if start >= self.total_steps:
       return {}
-    dataset = pipeline.train_dataset(
-        self.data.train_x, self.data.train_y, batch_size=train.batch_size,
-        seed=train.seed, start_step=start, total_steps=self.total_steps,
-        binarized=self.binarized)
-    iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
-    train_writer = tf.summary.create_file_writer(
-        os.path.join(train.model_dir, "train"))
-    eval_writer = tf.summary.create_file_writer(
-        os.path.join(train.model_dir, "eval"))
+
+    def dataset_fn(input_context):
+      return pipeline.train_dataset(
+          self.data.train_x, self.data.train_y, batch_size=train.batch_size,
+          seed=train.seed, start_step=start, total_steps=self.total_steps,
+          binarized=self.binarized, shuffle_buffer=self.config.data
+          .shuffle_buffer, input_context=input_context)
+
+    iterator = iter(self.strategy.distribute_datasets_from_function(
+        dataset_fn))
+    train_writer = self.summary_writer("train")
+    eval_writer = self.summary_writer("eval")
     timed_images, timed_seconds, first_call = 0, 0.0, True
     validation = {}
     interactive = train.progress and sys.stdout.isatty()
@@ -239,8 +272,22 @@ class Trainer:
           num_steps = min(num_steps, train.checkpoint_steps
                           - step % train.checkpoint_steps)
         began = time.perf_counter()
-        means, done, bad_step = self._train_loop(
-            iterator, tf.constant(num_steps, tf.int64))
+        try:
+          means, done, bad_step = self._train_loop(
+              iterator, tf.constant(num_steps, tf.int64))
+        except tf.errors.OpError as e:
+          error = pipeline.describe_read_error(self.data.train_x, e)
+          if error is None and isinstance(self.strategy, tf.distribute
+                                          .MultiWorkerMirroredStrategy):
+            error = strategy_lib.WorkerLostError(
+                f"Training stopped at step {int(self.step.numpy())}: "
+                f"another worker stopped answering ({type(e).__name__}); "
+                "the last "
+                f"checkpoint ({self.manager.latest_checkpoint or 'none'}) is "
+                "intact. Run the same command on every worker to resume.")
+          if error is None:
+            raise
+          raise error from e
         means = {name: float(value) for name, value in means.items()}
         elapsed = time.perf_counter() - began
         if int(bad_step) >= 0:
@@ -285,9 +332,19 @@ class Trainer:
       self.train_images_per_second = timed_images / timed_seconds
     return validation
 
+  def summary_writer(self, name):
+    """A writer for `model_dir/<name>`; a no-op one on non-chief workers."""
+    if not self.is_chief:
+      return tf.summary.create_noop_writer()
+    return tf.summary.create_file_writer(
+        os.path.join(self.config.train.model_dir, name))
+
   def validate(self, writer):
-    """Single-sample ELBO on the validation split, written as summaries."""
-    if not len(self.data.validation_x):
+    """Single-sample ELBO on the validation split, written as summaries.
+
+    Only the chief validates (its results are summaries and log lines).
+    """
+    if not len(self.data.validation_x) or not self.is_chief:
       return {}
     dataset = pipeline.eval_dataset(
         self.data.validation_x, self.data.validation_y,

@@ -32,8 +32,10 @@ def _resume_key(config):
       "binarize": config.data.binarize,
       "categorical_columns": config.data.categorical_columns,
       "label_column": config.data.label_column,
+      "shuffle_buffer": config.data.shuffle_buffer,
       "batch_size": config.train.batch_size,
       "seed": config.train.seed,
+      "mixed_precision": config.train.mixed_precision,
   }
 
 
@@ -102,8 +104,10 @@ def check_resumable(config, model_dir):
       "binarize": saved["data"]["binarize"],
       "categorical_columns": saved["data"].get("categorical_columns", []),
       "label_column": saved["data"].get("label_column"),
+      "shuffle_buffer": saved["data"].get("shuffle_buffer", 10_000),
       "batch_size": saved["train"]["batch_size"],
       "seed": saved["train"]["seed"],
+      "mixed_precision": saved["train"].get("mixed_precision", "none"),
   }
   current = _jsonable(_resume_key(config))
   for name in current:
