@@ -122,7 +122,8 @@ def test_cli_writes_npz_as_lossless_png_shards(npz_run):
 
   manifest = tfrecord.read_manifest(output_dir)
   splits = sources.load_splits(DataConfig(dataset="npz", data_dir=data_dir))
-  for split, x, y in (("train", splits.train_x, splits.train_y),
+  order = to_tfrecord.write_order(len(splits.train_x))
+  for split, x, y in (("train", splits.train_x[order], splits.train_y[order]),
                       ("test", splits.test_x, splits.test_y)):
     images, labels = _read_split(manifest, split)
     np.testing.assert_array_equal(images, x)
@@ -146,7 +147,8 @@ def test_cli_streams_an_image_folder_as_the_source_reads_it(
   splits = sources.load_splits(DataConfig(
       dataset="image_folder", data_dir=data_dir, image_size=_IMAGE_SIZE,
       test_fraction=0.25))
-  for split, x, y in (("train", splits.train_x, splits.train_y),
+  order = to_tfrecord.write_order(len(splits.train_x))
+  for split, x, y in (("train", splits.train_x[order], splits.train_y[order]),
                       ("test", splits.test_x, splits.test_y)):
     images, labels = _read_split(manifest, split)
     np.testing.assert_array_equal(images, x)
@@ -237,7 +239,9 @@ def test_float32_images_default_to_raw_and_refuse_png(tmp_path):
   assert manifest.num_classes is None
   images, labels = _read_split(manifest, "train")
   assert labels is None
-  np.testing.assert_array_equal(images, sources.load_splits(config).train_x)
+  train_x = sources.load_splits(config).train_x
+  np.testing.assert_array_equal(
+      images, train_x[to_tfrecord.write_order(len(train_x))])
 
 
 def test_jpeg_is_close_and_vectors_refuse_an_encoding(tmp_path):

@@ -18,6 +18,11 @@ trees larger than memory convert. The other sources are loaded into memory
 serialized records (they never import TensorFlow); this process frames them
 into the shards, in order.
 
+The train split is written in a fixed shuffled order (`write_order`) and in
+at least `MIN_SHARDS` shards when it has 16,000 examples or more, so the
+streamed training order mixes classes even when the source lists them one
+after another.
+
 Images are stored as PNG when uint8 (lossless), raw when float32; `jpeg`
 (uint8 grey or RGB) is smaller but lossy. Vectors are always a float list.
 Each shard is written to `<file>.tmp` and renamed when complete, and
@@ -110,6 +115,14 @@ class _Split:
   def __len__(self):
     return len(self.x) if self.x is not None else len(self.files)
 
+  def shuffled(self) -> "_Split":
+    """The examples in `write_order(len(self))`."""
+    order = write_order(len(self))
+    y = None if self.y is None else self.y[order]
+    if self.x is not None:
+      return _Split(self.name, x=self.x[order], y=y)
+    return _Split(self.name, files=[self.files[i] for i in order], y=y)
+
   def part(self, positions: np.ndarray) -> "_Split":
     """The examples at `positions` (sorted, contiguous for arrays)."""
     y = None if self.y is None else self.y[positions]
@@ -124,6 +137,12 @@ class _Job:
   encoding: str
   jpeg_quality: int
   image_size: int
+
+
+# Shards a split of 1,000 x MIN_SHARDS records or more gets at least.
+MIN_SHARDS = 16
+# Seeds `write_order`, the same for every conversion.
+WRITE_ORDER_SEED = 0
 
 
 def convert(config: DataConfig, output_dir: str,
@@ -174,14 +193,19 @@ def convert(config: DataConfig, output_dir: str,
     splits, metadata = _list_image_folder(config)
   else:
     splits, metadata = _load_arrays(config)
+  splits = [split.shuffled() if split.name == "train" else split
+            for split in splits]
   encoding = _choose_encoding(encoding, metadata)
   tfrecord.check_encoding(encoding, metadata["data_shape"], metadata["dtype"])
   job = _Job(encoding, jpeg_quality, config.image_size)
   record_bytes = None if num_shards else _estimate_bytes(splits[0], job)
   shards = []
   for split in splits:
-    k = num_shards or math.ceil(len(split) * record_bytes
-                                / (shard_size_mb * 2**20))
+    # At least MIN_SHARDS (of 1,000+ records): their order, permuted per
+    # epoch, is what moves examples around the streamed epoch.
+    k = num_shards or max(
+        math.ceil(len(split) * record_bytes / (shard_size_mb * 2**20)),
+        min(MIN_SHARDS, len(split) // 1000))
     k = max(1, min(k, len(split)))
     shards += [(split, index, k, positions) for index, positions in
                enumerate(np.array_split(np.arange(len(split)), k))]
@@ -204,6 +228,21 @@ def convert(config: DataConfig, output_dir: str,
                   for name, split in manifest["splits"].items()},
       total_bytes=sum(e["bytes"] for e in entries),
       seconds=time.monotonic() - start)
+
+
+def write_order(num_examples: int) -> np.ndarray:
+  """The order the train split's examples are written in (a fixed shuffle).
+
+  Sources often list examples class by class (an image folder's sub-folders);
+  shuffling once on writing mixes the classes across and within shards, so
+  the streamed order (shards interleaved, windows shuffled) mixes them too.
+  The test split keeps the source's order.
+
+  Returns:
+    `[num_examples]` int permutation: record i is source example
+    `order[i]`.
+  """
+  return np.random.default_rng(WRITE_ORDER_SEED).permutation(num_examples)
 
 
 def _check_output(output_dir: str, overwrite: bool) -> None:

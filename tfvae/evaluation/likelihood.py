@@ -24,6 +24,8 @@ ACTIVE_UNIT_THRESHOLD = 0.01
 # Upper bound on decoded pixels held at once by the importance sampler (the
 # networks' activations are bounded too, by `chunking`).
 _PIXEL_BUDGET = 2**24
+# Seed offset between the parts of a split evaluation batch.
+_PART_SEED_STRIDE = 7919
 
 
 class Evaluator:
@@ -41,10 +43,8 @@ class Evaluator:
     self._log_likelihood = tf.function(self._log_likelihood_eager)
     self._max_decoded = None
 
-  def _batch_terms_eager(self, images, labels, seed):
+  def _batch_terms_eager(self, images, labels, noise):
     model = self.model
-    noise = tf.random.stateless_normal(
-        tf.concat([tf.shape(images)[:1], model.noise_shape()], 0), seed=seed)
     terms = model.compute_loss(images, noise, tf.constant(0, tf.int64),
                                tf.constant(1.0), labels, training=False)
     code = model.encode_code(images, labels)
@@ -100,6 +100,21 @@ class Evaluator:
         [tf.constant(0), tf.fill([batch], tf.constant(-np.inf, tf.float64))],
         parallel_iterations=1)
     return total
+
+  def max_rows(self):
+    """Examples evaluated at once: a batch larger than this is split.
+
+    Half of `chunking.max_decoded_examples`: the batch terms run the decoder
+    twice (the ELBO and the reconstruction of the code), so a conv model's
+    activations on a large evaluation batch stay within the budget.
+    Models without a likelihood bound (whose cost `chunking` measures
+    through `log_weights`) evaluate whole batches.
+    """
+    if not self.model.has_likelihood_bound:
+      return 2**31 - 1
+    if self._max_decoded is None:
+      self._max_decoded = chunking.max_decoded_examples(self.model)
+    return max(1, self._max_decoded // 2)
 
   def samples_per_chunk(self, num_samples, batch, num_dims):
     """Samples decoded per call for `batch` examples of `num_dims` values.
@@ -161,28 +176,42 @@ class Evaluator:
     rows, reconstructions = [], []
     kl_per_dim, num_dims = None, None
     bound = self.model.has_likelihood_bound
+    max_rows = self.max_rows()
     for index, batch in enumerate(dataset):
-      images = batch["image"]
-      labels = batch.get("label") if self.model.conditional else None
-      num_dims = math.prod(images.shape[1:])
-      seed = tf.constant([self.seed, index], tf.int64)
-      terms = self._batch_terms(images, labels, seed)
-      for name in ("neg_elbo", "distortion", "rate", "reconstruction_mse"):
-        if name in terms:
-          sums[name] = sums.get(name, 0.0) + float(tf.reduce_sum(terms[name]))
-      if "kl_per_dim" in terms:
-        batch_kl = tf.reduce_sum(terms["kl_per_dim"], axis=0).numpy()
-        kl_per_dim = batch_kl if kl_per_dim is None else kl_per_dim + batch_kl
-      codes.append(terms["code"].numpy())
       if "label" in batch:
         labels_seen.append(batch["label"].numpy())
-      if "reconstruction" in terms:
-        rows.append(images.numpy())
-        reconstructions.append(terms["reconstruction"].numpy())
-      if iw_samples and bound:
-        nll_sum -= float(np.sum(self.log_likelihood(
-            images, iw_samples, (self.seed + 1, index * iw_samples), labels)))
-      count += int(images.shape[0])
+      batch_images = batch["image"]
+      noise = tf.random.stateless_normal(
+          tf.concat([tf.shape(batch_images)[:1], self.model.noise_shape()],
+                    0), seed=tf.constant([self.seed, index], tf.int64))
+      num_dims = math.prod(batch_images.shape[1:])
+      # Part j of a batch larger than max_rows draws its importance samples
+      # from its own seed stream (part 0 from the batch's).
+      for part, start in enumerate(range(0, int(batch_images.shape[0]),
+                                         max_rows)):
+        end = start + max_rows
+        images = batch_images[start:end]
+        labels = (batch["label"][start:end] if self.model.conditional
+                  else None)
+        terms = self._batch_terms(images, labels, noise[start:end])
+        for name in ("neg_elbo", "distortion", "rate",
+                     "reconstruction_mse"):
+          if name in terms:
+            sums[name] = sums.get(name, 0.0) + float(
+                tf.reduce_sum(terms[name]))
+        if "kl_per_dim" in terms:
+          part_kl = tf.reduce_sum(terms["kl_per_dim"], axis=0).numpy()
+          kl_per_dim = part_kl if kl_per_dim is None else kl_per_dim + part_kl
+        codes.append(terms["code"].numpy())
+        if "reconstruction" in terms:
+          rows.append(images.numpy())
+          reconstructions.append(terms["reconstruction"].numpy())
+        if iw_samples and bound:
+          nll_sum -= float(np.sum(self.log_likelihood(
+              images, iw_samples,
+              (self.seed + 1 + _PART_SEED_STRIDE * part, index * iw_samples),
+              labels)))
+        count += int(images.shape[0])
     if not count:
       raise ValueError("Cannot evaluate on an empty dataset.")
     results = {name: value / count for name, value in sums.items()}

@@ -262,7 +262,7 @@ def trivial_nll(train_x, test_x, binarized, likelihood):
 
 # Training examples a streamed split's trivial baseline is fitted on.
 TRIVIAL_MAX_TRAIN = 20_000
-_MOMENT_BATCH = 1000
+_MOMENT_BATCH = 100
 
 
 def _moments(x):
