@@ -14,8 +14,12 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 train: setup data
 	$(PY) train.py --flagfile=$(FLAGFILE)
 
+# Two pytest workers (pytest-xdist), each running whole files: the suite
+# waits on subprocesses much of the time, so both cores stay busy.
+TEST_WORKERS ?= 2
+
 test: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist=loadfile tests
 
 setup: $(VENV)/.installed
 

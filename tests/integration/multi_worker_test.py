@@ -143,3 +143,17 @@ def test_lone_worker_names_the_address_it_waited_for(shapes_dir, tmp_path):
   assert len(errors) == 1 and f"127.0.0.1:{ports[1]}" in errors[0], (
       cli.describe(result))
   assert not os.path.exists(tmp_path / "run" / "checkpoints")
+
+
+def test_malformed_tf_config_is_one_line(shapes_dir, tmp_path):
+  env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_CONFIG="{not json")
+  result = subprocess.run(
+      [sys.executable, cli.TRAIN_PY, *cli.shapes_args(shapes_dir, *_ARGS),
+       "--strategy=multi_worker", f"--model_dir={tmp_path / 'run'}"],
+      cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 1
+  errors = _own_errors(result)
+  assert len(errors) == 1 and "TF_CONFIG is not valid JSON" in errors[0], (
+      cli.describe(result))
+  assert "Traceback" not in cli.output(result)
+  assert not os.path.exists(tmp_path / "run")
