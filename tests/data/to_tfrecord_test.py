@@ -78,6 +78,16 @@ def _manifest_json(output_dir):
     return json.load(f)
 
 
+def _assert_records_are(manifest, splits):
+  """The records are the source's: train in `write_order`, test as is."""
+  order = to_tfrecord.write_order(len(splits.train_x))
+  for split, x, y in (("train", splits.train_x[order], splits.train_y[order]),
+                      ("test", splits.test_x, splits.test_y)):
+    images, labels = _read_split(manifest, split)
+    np.testing.assert_array_equal(images, x)
+    np.testing.assert_array_equal(labels, y)
+
+
 # ---- the command line -------------------------------------------------------
 
 
@@ -122,12 +132,7 @@ def test_cli_writes_npz_as_lossless_png_shards(npz_run):
 
   manifest = tfrecord.read_manifest(output_dir)
   splits = sources.load_splits(DataConfig(dataset="npz", data_dir=data_dir))
-  order = to_tfrecord.write_order(len(splits.train_x))
-  for split, x, y in (("train", splits.train_x[order], splits.train_y[order]),
-                      ("test", splits.test_x, splits.test_y)):
-    images, labels = _read_split(manifest, split)
-    np.testing.assert_array_equal(images, x)
-    np.testing.assert_array_equal(labels, y)
+  _assert_records_are(manifest, splits)
 
 
 def test_cli_streams_an_image_folder_as_the_source_reads_it(
@@ -147,12 +152,7 @@ def test_cli_streams_an_image_folder_as_the_source_reads_it(
   splits = sources.load_splits(DataConfig(
       dataset="image_folder", data_dir=data_dir, image_size=_IMAGE_SIZE,
       test_fraction=0.25))
-  order = to_tfrecord.write_order(len(splits.train_x))
-  for split, x, y in (("train", splits.train_x[order], splits.train_y[order]),
-                      ("test", splits.test_x, splits.test_y)):
-    images, labels = _read_split(manifest, split)
-    np.testing.assert_array_equal(images, x)
-    np.testing.assert_array_equal(labels, y)
+  _assert_records_are(manifest, splits)
   # ... and each record is `read_image` of its file.
   files, _ = image_folder.list_images(data_dir)
   first = image_folder.read_image(files[0], _IMAGE_SIZE)
