@@ -47,6 +47,11 @@ def test_valid_variations(section, changes):
     ("train", "checkpoints_to_keep", 0),
     ("data", "image_size", 0),
     ("model", "capacity_steps", 0),
+    ("model", "logistic_mixtures", 0),
+    ("model", "latent_layers", 0),
+    ("model", "categorical_latents", 0),
+    ("model", "categories", 0),
+    ("model", "sampler_components", 0),
 ])
 def test_non_positive_values_rejected(section, field, value):
   with pytest.raises(ConfigError, match=f"--{field}={value} must be positive"):
@@ -66,6 +71,9 @@ def test_non_positive_values_rejected(section, field, value):
     ("eval", "eval_max_examples", -1),
     ("train", "seed", -1),
     ("train", "checkpoint_steps", -1),
+    ("model", "continuous_latent_dim", -1),
+    ("model", "temperature_anneal_rate", -1.0),
+    ("eval", "frechet_samples", -1),
 ])
 def test_negative_values_rejected(section, field, value):
   with pytest.raises(ConfigError, match=f"--{field}={value} must be >= 0"):
@@ -79,6 +87,7 @@ def test_negative_values_rejected(section, field, value):
     ("model", "activation", "tanh"),
     ("train", "kl_schedule", "step"),
     ("train", "strategy", "tpu"),
+    ("model", "sampler", "flow"),
 ])
 def test_bad_choices_rejected(section, field, value):
   with pytest.raises(ConfigError) as error:
@@ -111,6 +120,25 @@ def test_fractions_must_be_below_one(section, field, value):
 def test_hidden_dims_must_be_positive(hidden_dims):
   with pytest.raises(ConfigError, match="--hidden_dims="):
     _with("model", hidden_dims=hidden_dims).validate()
+
+
+@pytest.mark.parametrize("latent_dims", [(0,), (16, -2)])
+def test_latent_dims_must_be_positive(latent_dims):
+  with pytest.raises(ConfigError, match="--latent_dims="):
+    _with("model", latent_dims=latent_dims).validate()
+
+
+def test_logistic_mixtures_need_the_discretized_logistic():
+  with pytest.raises(ConfigError, match="--logistic_mixtures=5 applies to "
+                     "--likelihood=discretized_logistic"):
+    _with("model", logistic_mixtures=5).validate()
+  _with("model", logistic_mixtures=5,
+        likelihood="discretized_logistic").validate()
+
+
+def test_temperature_floor_below_start():
+  with pytest.raises(ConfigError, match="--temperature_min=2.0 is above"):
+    _with("model", temperature_min=2.0).validate()
 
 
 def test_cyclical_needs_rising_ratio():

@@ -32,7 +32,7 @@ _SECTIONS = {
     for section in dataclasses.fields(config_lib.RunConfig)
     for field in dataclasses.fields(section.default)}
 # Integer tuples that a flag writes as "512,256".
-_INT_TUPLES = ("hidden_dims", "flow_hidden_dims")
+_INT_TUPLES = ("hidden_dims", "flow_hidden_dims", "latent_dims")
 
 
 def _field_types():

@@ -11,7 +11,7 @@ from typing import Optional, Tuple
 
 from tfvae.errors import ConfigError
 
-LIKELIHOODS = ("bernoulli", "gaussian", "tabular")
+LIKELIHOODS = ("bernoulli", "gaussian", "tabular", "discretized_logistic")
 NETWORKS = ("mlp", "conv")
 ACTIVATIONS = ("relu", "leaky_relu")
 KL_SCHEDULES = ("constant", "linear", "sigmoid", "cyclical")
@@ -22,6 +22,7 @@ CONDITIONINGS = ("add", "concat")
 PRIORS = ("normal", "mixture", "vamp")
 FLOWS = ("none", "iaf")
 MMD_KERNELS = ("rbf", "imq")
+SAMPLERS = ("prior", "gmm")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +80,10 @@ class ModelConfig:
     dropout: dropout rate after hidden MLP layers.
     likelihood: p(x|z) family, one of `LIKELIHOODS`; `tabular` is one
       likelihood per column of vector data (Gaussian, Bernoulli or
-      categorical).
+      categorical); `discretized_logistic` is the mixture of discretized
+      logistics of Salimans et al. (2017) over 8-bit pixel values.
+    logistic_mixtures: components of the discretized logistic mixture (1:
+      a single discretized logistic).
     gaussian_scale: fixed (or initial, when learned) per-pixel std. deviation
       of the Gaussian likelihood.
     learn_gaussian_scale: learn a per-pixel scale instead of fixing it.
@@ -109,6 +113,28 @@ class ModelConfig:
       codebook by gradient (codebook loss).
     code_prior_layers: layers of `vq_vae`'s autoregressive code prior.
     code_prior_channels: channels of `vq_vae`'s autoregressive code prior.
+    latent_layers: `hvae`: number of stochastic layers L.
+    latent_dims: `hvae`: latent dimensions per layer, bottom (closest to x)
+      first; empty means `latent_dim` in every layer.
+    categorical_latents: `categorical_vae`: number of categorical variables.
+    categories: `categorical_vae`: classes of each categorical variable.
+    temperature_start: `categorical_vae`: Gumbel-softmax temperature at step
+      0.
+    temperature_min: `categorical_vae`: the temperature's floor.
+    temperature_anneal_rate: `categorical_vae`: the temperature is
+      max(temperature_min, temperature_start * exp(-rate * step)).
+    continuous_latent_dim: `categorical_vae`: Gaussian latents beside the
+      categorical code (JointVAE, Dupont 2018); 0 for none.
+    continuous_capacity_max: `categorical_vae` with continuous latents:
+      target KL of the continuous code in nats (JointVAE capacity, grown over
+      `capacity_steps`, weighted by `gamma`); 0 uses the plain KL.
+    categorical_capacity_max: `categorical_vae`: target KL of the
+      categorical code in nats, as above; 0 uses the plain KL.
+    sampler: how `sample` draws codes: `prior` (from p(z)) or `gmm` (a
+      Gaussian mixture fitted to the training codes after training, Ghosh et
+      al. 2020); None means the model's default (`gmm` for `ae`, else
+      `prior`).
+    sampler_components: components K of the `gmm` sampler.
   """
   model: str = "vae"
   latent_dim: int = 20
@@ -142,6 +168,19 @@ class ModelConfig:
   vq_ema_decay: float = 0.0
   code_prior_layers: int = 4
   code_prior_channels: int = 64
+  logistic_mixtures: int = 1
+  latent_layers: int = 2
+  latent_dims: Tuple[int, ...] = ()
+  categorical_latents: int = 10
+  categories: int = 10
+  temperature_start: float = 1.0
+  temperature_min: float = 0.5
+  temperature_anneal_rate: float = 3e-5
+  continuous_latent_dim: int = 0
+  continuous_capacity_max: float = 0.0
+  categorical_capacity_max: float = 0.0
+  sampler: Optional[str] = None
+  sampler_components: int = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,12 +249,20 @@ class EvalConfig:
     test_binarization_seed: the fixed seed that binarizes the test set once,
       the same for every run so numbers are comparable.
     images: write PNG grids and image summaries.
+    frechet_samples: the classifier-feature Frechet distance between this
+      many model samples and as many real test images (labelled image data
+      only; `tfvae.evaluation.sample_quality`); 0 skips it.
+    feature_classifier_dir: where the feature classifier is saved and found
+      again (keyed by the training data); None means
+      `<model_dir>/feature_classifier`.
   """
   eval_iw_samples: int = 1000
   eval_batch_size: int = 500
   eval_max_examples: int = 0
   test_binarization_seed: int = 0
   images: bool = True
+  frechet_samples: int = 10_000
+  feature_classifier_dir: Optional[str] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -269,6 +316,8 @@ class RunConfig:
     _check_choice("prior", self.model.prior, PRIORS)
     _check_choice("posterior_flow", self.model.posterior_flow, FLOWS)
     _check_choice("mmd_kernel", self.model.mmd_kernel, MMD_KERNELS)
+    if self.model.sampler is not None:
+      _check_choice("sampler", self.model.sampler, SAMPLERS)
     positive = {
         "latent_dim": self.model.latent_dim,
         "batch_size": self.train.batch_size,
@@ -290,6 +339,13 @@ class RunConfig:
         "code_prior_channels": self.model.code_prior_channels,
         "shuffle_buffer": self.data.shuffle_buffer,
         "worker_timeout_s": self.train.worker_timeout_s,
+        "logistic_mixtures": self.model.logistic_mixtures,
+        "latent_layers": self.model.latent_layers,
+        "categorical_latents": self.model.categorical_latents,
+        "categories": self.model.categories,
+        "temperature_start": self.model.temperature_start,
+        "temperature_min": self.model.temperature_min,
+        "sampler_components": self.model.sampler_components,
     }
     for name, value in positive.items():
       if not value > 0:
@@ -310,6 +366,11 @@ class RunConfig:
         "seed": self.train.seed,
         "checkpoint_steps": self.train.checkpoint_steps,
         "max_in_memory_mb": self.data.max_in_memory_mb or 0,
+        "temperature_anneal_rate": self.model.temperature_anneal_rate,
+        "continuous_latent_dim": self.model.continuous_latent_dim,
+        "continuous_capacity_max": self.model.continuous_capacity_max,
+        "categorical_capacity_max": self.model.categorical_capacity_max,
+        "frechet_samples": self.eval.frechet_samples,
     }
     for name, value in non_negative.items():
       if value < 0:
@@ -320,6 +381,21 @@ class RunConfig:
     if any(d <= 0 for d in self.model.flow_hidden_dims):
       raise ConfigError("--flow_hidden_dims must be positive integers, e.g. "
                         "--flow_hidden_dims=64,64.")
+    if any(d <= 0 for d in self.model.latent_dims):
+      raise ConfigError(
+          f"--latent_dims={','.join(map(str, self.model.latent_dims))} "
+          "must be positive integers, e.g. --latent_dims=32,16.")
+    if (self.model.logistic_mixtures != 1
+        and self.model.likelihood != "discretized_logistic"):
+      raise ConfigError(
+          f"--logistic_mixtures={self.model.logistic_mixtures} applies to "
+          "--likelihood=discretized_logistic only; drop it or set that "
+          "likelihood.")
+    if self.model.temperature_min > self.model.temperature_start:
+      raise ConfigError(
+          f"--temperature_min={self.model.temperature_min} is above "
+          f"--temperature_start={self.model.temperature_start}; the "
+          "temperature anneals down to its floor.")
     if any(d <= 0 for d in self.model.hidden_dims):
       raise ConfigError(
           f"--hidden_dims={','.join(map(str, self.model.hidden_dims))} "
@@ -355,7 +431,7 @@ class RunConfig:
       known = {f.name for f in dataclasses.fields(section_cls)}
       fields = {k: v for k, v in values.get(name, {}).items() if k in known}
       for name_of_tuple in ("hidden_dims", "flow_hidden_dims",
-                            "categorical_columns"):
+                            "latent_dims", "categorical_columns"):
         if name_of_tuple in fields:
           fields[name_of_tuple] = tuple(fields[name_of_tuple])
       kwargs[name] = section_cls(**fields)

@@ -103,9 +103,15 @@ def define_flags(flag_values=FLAGS):
   flags.DEFINE_float("dropout", 0.0, "Dropout rate after hidden MLP layers.",
                      flag_values=flag_values)
   flags.DEFINE_enum("likelihood", "bernoulli", config_lib.LIKELIHOODS,
-                    "p(x|z): bernoulli (binary data), gaussian, or tabular "
-                    "(one likelihood per csv column).",
+                    "p(x|z): bernoulli (binary data), gaussian, tabular "
+                    "(one likelihood per csv column) or "
+                    "discretized_logistic (8-bit pixels, PixelCNN++ "
+                    "mixture).",
                     flag_values=flag_values)
+  flags.DEFINE_integer("logistic_mixtures", 1,
+                       "discretized_logistic: mixture components (1: a "
+                       "single discretized logistic).",
+                       flag_values=flag_values)
   flags.DEFINE_float("gaussian_scale", 0.1,
                      "Fixed (or initial, if learned) Gaussian pixel std.",
                      flag_values=flag_values)
@@ -172,6 +178,49 @@ def define_flags(flag_values=FLAGS):
                        flag_values=flag_values)
   flags.DEFINE_integer("code_prior_channels", 64,
                        "vq_vae: channels of the autoregressive code prior.",
+                       flag_values=flag_values)
+  flags.DEFINE_integer("latent_layers", 2,
+                       "hvae: number of stochastic layers.",
+                       flag_values=flag_values)
+  flags.DEFINE_list("latent_dims", [],
+                    "hvae: latent dimensions per layer, bottom first (e.g. "
+                    "32,16); empty: --latent_dim in every layer.",
+                    flag_values=flag_values)
+  flags.DEFINE_integer("categorical_latents", 10,
+                       "categorical_vae: number of categorical variables.",
+                       flag_values=flag_values)
+  flags.DEFINE_integer("categories", 10,
+                       "categorical_vae: classes per categorical variable.",
+                       flag_values=flag_values)
+  flags.DEFINE_float("temperature_start", 1.0,
+                     "categorical_vae: Gumbel-softmax temperature at step 0.",
+                     flag_values=flag_values)
+  flags.DEFINE_float("temperature_min", 0.5,
+                     "categorical_vae: floor of the temperature.",
+                     flag_values=flag_values)
+  flags.DEFINE_float("temperature_anneal_rate", 3e-5,
+                     "categorical_vae: temperature = max(min, start * "
+                     "exp(-rate * step)).",
+                     flag_values=flag_values)
+  flags.DEFINE_integer("continuous_latent_dim", 0,
+                       "categorical_vae: Gaussian latents beside the "
+                       "categorical code (JointVAE); 0 for none.",
+                       flag_values=flag_values)
+  flags.DEFINE_float("continuous_capacity_max", 0.0,
+                     "categorical_vae: JointVAE capacity of the continuous "
+                     "code in nats; 0 uses the plain KL.",
+                     flag_values=flag_values)
+  flags.DEFINE_float("categorical_capacity_max", 0.0,
+                     "categorical_vae: JointVAE capacity of the categorical "
+                     "code in nats; 0 uses the plain KL.",
+                     flag_values=flag_values)
+  flags.DEFINE_enum("sampler", None, config_lib.SAMPLERS,
+                    "How sample draws codes: prior, or gmm (a Gaussian "
+                    "mixture fitted to the training codes after training); "
+                    "default gmm for ae, prior otherwise.",
+                    flag_values=flag_values)
+  flags.DEFINE_integer("sampler_components", 10,
+                       "gmm sampler: mixture components.",
                        flag_values=flag_values)
   # Training.
   flags.DEFINE_string("model_dir", "runs/default",
@@ -249,6 +298,16 @@ def define_flags(flag_values=FLAGS):
                        flag_values=flag_values)
   flags.DEFINE_bool("images", True, "Write PNG grids and image summaries.",
                     flag_values=flag_values)
+  flags.DEFINE_integer(
+      "frechet_samples", 10_000,
+      "Classifier-feature Frechet distance of this many samples vs test "
+      "images (labelled images only); 0 skips it.",
+      flag_values=flag_values)
+  flags.DEFINE_string(
+      "feature_classifier_dir", None,
+      "Where the Frechet distance's feature classifier is kept; default "
+      "<model_dir>/feature_classifier.",
+      flag_values=flag_values)
   # Export.
   flags.DEFINE_bool("export", True, "Export after training.",
                     flag_values=flag_values)
@@ -266,12 +325,17 @@ def define_flags(flag_values=FLAGS):
                "capacity_steps", "iw_samples", "prior_components",
                "flow_layers", "num_embeddings", "embedding_dim",
                "code_prior_layers", "code_prior_channels", "shuffle_buffer",
-               "worker_timeout_s"):
+               "worker_timeout_s", "logistic_mixtures", "latent_layers",
+               "categorical_latents", "categories", "temperature_start",
+               "temperature_min", "sampler_components"):
     _positive(name, flag_values)
   for name in ("epochs", "train_steps", "clip_norm", "weight_decay",
                "kl_warmup_steps", "free_bits", "beta", "capacity_max",
                "gamma", "eval_max_examples", "seed", "checkpoint_steps",
-               "mmd_weight", "commitment_cost", "max_in_memory_mb"):
+               "mmd_weight", "commitment_cost", "max_in_memory_mb",
+               "temperature_anneal_rate", "continuous_latent_dim",
+               "continuous_capacity_max", "categorical_capacity_max",
+               "frechet_samples"):
     _non_negative(name, flag_values)
   flags.register_validator("info_alpha", lambda v: 0 <= v <= 1,
                            message="--info_alpha must be in [0, 1].",
@@ -281,7 +345,7 @@ def define_flags(flag_values=FLAGS):
     flags.register_validator(name, lambda v: 0 <= v < 1,
                              message=f"--{name} must be in [0, 1).",
                              flag_values=flag_values)
-  for name in ("hidden_dims", "flow_hidden_dims"):
+  for name in ("hidden_dims", "flow_hidden_dims", "latent_dims"):
     flags.register_validator(
         name,
         lambda dims: all(d.strip().isdigit() and int(d) > 0 for d in dims),
@@ -311,7 +375,8 @@ def from_flags(flag_values=FLAGS):
   fv = flag_values
   model = _section(config_lib.ModelConfig, fv, {
       "hidden_dims": tuple(int(d) for d in fv.hidden_dims),
-      "flow_hidden_dims": tuple(int(d) for d in fv.flow_hidden_dims)})
+      "flow_hidden_dims": tuple(int(d) for d in fv.flow_hidden_dims),
+      "latent_dims": tuple(int(d) for d in fv.latent_dims)})
   return config_lib.RunConfig(
       data=_section(config_lib.DataConfig, fv, {
           "categorical_columns": tuple(fv.categorical_columns)}),

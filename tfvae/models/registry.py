@@ -9,7 +9,11 @@ VARIANT_OPTIONS = (
     "iw_samples", "conditioning", "prior", "prior_components",
     "posterior_flow", "flow_layers", "flow_hidden_dims", "mmd_weight",
     "mmd_kernel", "info_alpha", "num_embeddings", "embedding_dim", "commitment_cost",
-    "vq_ema_decay", "code_prior_layers", "code_prior_channels")
+    "vq_ema_decay", "code_prior_layers", "code_prior_channels",
+    "latent_layers", "latent_dims", "categorical_latents", "categories",
+    "temperature_start", "temperature_min", "temperature_anneal_rate",
+    "continuous_latent_dim", "continuous_capacity_max",
+    "categorical_capacity_max")
 _DEFAULTS = ModelConfig()
 
 _MODELS = {}

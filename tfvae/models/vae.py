@@ -209,10 +209,37 @@ class VAE(keras.Model):
     code = self.encode_code(images, labels, training)
     return self.decode_code(code, labels, training)["mean"]
 
+  def fitted_code(self, images, labels=None):
+    """`[batch, code_dim]` the codes a fitted sampler (`--sampler=gmm`) fits
+    and `draw_code` returns (hook; default `encode_code`; `hvae` uses its
+    top layer)."""
+    return self.encode_code(images, labels)
+
+  def prior_code_noise_shapes(self):
+    """Per-sample `(normal, uniform)` noise shapes `prior_code` takes."""
+    return (self.latent_dim,), self.latent_prior.uniform_noise_shape()
+
+  def prior_code(self, normal, uniform):
+    """`[n, code_dim]` codes drawn from p(z) with external noise (hook)."""
+    return self.latent_prior.sample_from_noise(self, normal, uniform)
+
+  def code_noise_shapes(self):
+    """Per-sample `(normal, uniform)` noise shapes `draw_code` takes."""
+    return self.prior_code_noise_shapes()
+
+  def draw_code(self, normal, uniform):
+    """`[n, code_dim]` the codes `sample` decodes, from external noise.
+
+    Args:
+      normal: `[n] + code_noise_shapes()[0]` standard Normal draws.
+      uniform: `[n] + code_noise_shapes()[1]` uniform draws in (0, 1).
+    """
+    return self.prior_code(normal, uniform)
+
   def sample_noise_shapes(self):
     """Per-sample shapes of the `(normal, uniform)` noise `sample_from_noise`
     takes."""
-    return (self.latent_dim,), self.latent_prior.uniform_noise_shape()
+    return self.code_noise_shapes()
 
   def sample_from_noise(self, normal, uniform, labels=None):
     """Images from externally drawn noise.
@@ -225,7 +252,7 @@ class VAE(keras.Model):
     Returns:
       `[n, H, W, C]` pixel means of p(x|z), z ~ p(z).
     """
-    z = self.latent_prior.sample_from_noise(self, normal, uniform)
+    z = self.draw_code(normal, uniform)
     return self.decode(z, labels)["mean"]
 
   def sample(self, num_samples, seed, labels=None):
