@@ -108,3 +108,37 @@ def test_tf_function_traces_once_for_changing_steps(schedule):
   assert len(traces) == 1
   assert weight.experimental_get_tracing_count() == 1
   assert all(np.isfinite(values))
+
+
+@pytest.mark.parametrize("step, start, minimum, rate, expected", [
+    (0, 1.0, 0.5, 3e-5, 1.0),
+    (10_000, 1.0, 0.5, 3e-5, math.exp(-0.3)),
+    (20_000, 1.0, 0.5, 3e-5, math.exp(-0.6)),  # 0.549, still above 0.5.
+    (30_000, 1.0, 0.5, 3e-5, 0.5),  # exp(-0.9) = 0.407: the floor.
+    (10**7, 1.0, 0.5, 3e-5, 0.5),
+    (1000, 2.0, 0.1, 1e-3, 2.0 * math.exp(-1.0)),
+    (5000, 2.0, 0.1, 1e-3, 0.1),
+    (123, 0.7, 0.7, 1e-2, 0.7),
+    (10**6, 1.5, 0.2, 0.0, 1.5),
+])
+def test_temperature_decays_exponentially_to_its_floor(step, start, minimum,
+                                                       rate, expected):
+  value = schedules.temperature(tf.constant(step, tf.int64), start, minimum,
+                                rate)
+  assert value.dtype == tf.float32
+  assert float(value) == pytest.approx(expected, rel=1e-5)
+
+
+def test_temperature_is_monotone_and_traces_once():
+  traces = []
+
+  @tf.function
+  def tau(step):
+    traces.append(1)
+    return schedules.temperature(step, 1.0, 0.5, 1e-3)
+
+  values = [float(tau(tf.constant(step, tf.int64)))
+            for step in range(0, 2000, 50)]
+  assert len(traces) == 1
+  assert np.all(np.diff(values) <= 0)
+  assert values[0] == 1.0 and values[-1] == 0.5

@@ -7,6 +7,10 @@ parameters. It also says what the encoder reads (`features`), which is the
 data itself except for tables, whose categories become one-hot vectors and
 whose continuous columns are standardized.
 
+Heads: `bernoulli` (binary pixels), `gaussian` (a continuous density),
+`discretized_logistic` (8-bit pixels, `tfvae.discretized_logistic`) and
+`tabular` (one family per column).
+
 Data are images `[batch, H, W, C]` or vectors `[batch, D]`. Heads are
 float32 layers under any mixed-precision policy (`build_likelihood`).
 """
@@ -17,6 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tfvae import discretized_logistic
 from tfvae import distributions
 from tfvae.errors import ConfigError
 
@@ -114,6 +119,74 @@ class GaussianLikelihood(_ElementwiseLikelihood):
   def distribution(self, params):
     return distributions.gaussian_image(params["loc"], params["scale"],
                                         self.event_ndims)
+
+
+class DiscretizedLogisticLikelihood(keras.layers.Layer):
+  """8-bit pixels, each a mixture of K discretized logistics (PixelCNN++).
+
+  `log_prob` is the exact log-probability of the 8-bit values v = 255 x of
+  images x in [0, 1] (`tfvae.discretized_logistic`), so bits per dimension
+  are discrete bits per subpixel. The mean is an 8-bit image: the
+  mixture's mean (each component's logistics clipped to the 8-bit range,
+  channels chained through the channel dependence) rounded to the nearest
+  v / 255.
+
+  Args:
+    data_shape: `(H, W, C)`.
+    num_mixtures: K components per pixel.
+  """
+
+  def __init__(self, data_shape, num_mixtures=1, **kwargs):
+    super().__init__(**kwargs)
+    self.data_shape = tuple(data_shape)
+    self.event_ndims = 3
+    self.num_mixtures = num_mixtures
+    self.channels = self.data_shape[-1]
+
+  @property
+  def parameter_shape(self):
+    """`(H, W, K (1 + 2 C + C (C - 1) / 2))`: 10 K outputs per RGB pixel,
+    3 K per grey pixel."""
+    height, width, _ = self.data_shape
+    return (height, width, discretized_logistic.num_parameters(
+        self.num_mixtures, self.channels))
+
+  @property
+  def feature_shape(self):
+    return self.data_shape
+
+  def features(self, x):
+    """What the encoder reads: `x` itself."""
+    return x
+
+  def call(self, outputs):
+    """Args: outputs: `[batch, H, W, P]`.
+
+    Returns:
+      `{'logits'}` `[batch, H, W, K]`, `{'loc', 'log_scale'}`
+      `[batch, H, W, C, K]` on the [-1, 1] scale and, for C > 1,
+      `coefficients` `[batch, H, W, C (C - 1) / 2, K]`.
+
+    Raises:
+      ConfigError: a decoder that does not give `parameter_shape` outputs.
+    """
+    wanted = self.parameter_shape[-1]
+    if outputs.shape[-1] is not None and outputs.shape[-1] != wanted:
+      raise ConfigError(
+          f"--likelihood=discretized_logistic with --logistic_mixtures="
+          f"{self.num_mixtures} reads {wanted} decoder outputs per pixel, but "
+          f"this model's decoder gives {outputs.shape[-1]}; use it with a "
+          "Gaussian-latent model (e.g. --model=vae).")
+    return discretized_logistic.split_parameters(outputs, self.num_mixtures,
+                                                 self.channels)
+
+  def mean(self, params):
+    """`[batch, H, W, C]` 8-bit-valid images v / 255."""
+    return discretized_logistic.mean(params, self.channels)
+
+  def distribution(self, params):
+    return discretized_logistic.DiscretizedLogisticMixture(params,
+                                                           self.channels)
 
 
 class TabularLikelihood(keras.layers.Layer):
@@ -234,7 +307,8 @@ def build_likelihood(config, data_shape, columns=None):
     columns: the vector data's `Column`s (needed by `tabular`).
 
   Raises:
-    ConfigError: `tabular` without columns.
+    ConfigError: `tabular` without columns, `discretized_logistic` without
+      images.
   """
   if config.likelihood == "tabular":
     if columns is None or len(data_shape) != 1:
@@ -243,6 +317,15 @@ def build_likelihood(config, data_shape, columns=None):
           f"these data are {list(data_shape)}. Use --likelihood=bernoulli or "
           "gaussian.")
     return TabularLikelihood(columns, name="likelihood", dtype="float32")
+  if config.likelihood == "discretized_logistic":
+    if len(data_shape) != 3:
+      raise ConfigError(
+          "--likelihood=discretized_logistic models 8-bit images [N, H, W, "
+          f"C]; these data are {list(data_shape)}. Use --likelihood=gaussian "
+          "or tabular for vectors.")
+    return DiscretizedLogisticLikelihood(
+        data_shape, config.logistic_mixtures, name="likelihood",
+        dtype="float32")
   if config.likelihood == "gaussian":
     return GaussianLikelihood(data_shape, config.gaussian_scale,
                               config.learn_gaussian_scale, name="likelihood",

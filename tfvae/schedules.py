@@ -1,7 +1,16 @@
-"""KL-weight and capacity schedules, computed in-graph from the step tensor.
+"""KL-weight, capacity and temperature schedules, computed in-graph.
 
 Every function takes the global step as a tensor and returns a float32 scalar
 tensor, so a `tf.function` that calls them never retraces as the step grows.
+
+#### References
+Bowman et al. (2016). Generating Sentences from a Continuous Space. CoNLL.
+Fu et al. (2019). Cyclical Annealing Schedule: A Simple Approach to
+Mitigating KL Vanishing. NAACL.
+Burgess et al. (2018). Understanding disentangling in beta-VAE.
+arXiv:1804.03599.
+Jang, Gu & Poole (2017). Categorical Reparameterization with Gumbel-Softmax.
+ICLR.
 """
 
 import math
@@ -63,3 +72,22 @@ def capacity(step, capacity_max, capacity_steps):
   """
   progress = tf.minimum(1.0, tf.cast(step, tf.float32) / float(capacity_steps))
   return capacity_max * progress
+
+
+def temperature(step, start, minimum, anneal_rate):
+  """The Gumbel-softmax temperature, annealed exponentially to a floor.
+
+  tau = max(minimum, start * exp(-anneal_rate * step)), the schedule of Jang
+  et al. (2017) applied at every step.
+
+  Args:
+    step: scalar integer tensor, the optimizer step.
+    start: the temperature at step 0.
+    minimum: the floor, at most `start`.
+    anneal_rate: decay rate per step; 0 keeps the temperature at `start`.
+
+  Returns:
+    float32 scalar tensor in [minimum, start].
+  """
+  decayed = start * tf.exp(-anneal_rate * tf.cast(step, tf.float32))
+  return tf.maximum(tf.constant(minimum, tf.float32), decayed)

@@ -35,6 +35,15 @@ def test_summary_table_contains_the_numbers():
       lines[1:-1], rows.values())}) == 1
 
 
+def test_summary_table_shows_the_frechet_distance_with_its_floor():
+  assert "Frechet" not in report.summary_table(METRICS, [])
+  metrics = dict(METRICS, sample_frechet_distance=30.6412,
+                 frechet_reference=0.0671)
+  row = [line for line in report.summary_table(metrics, []).splitlines()
+         if line.startswith("sample Frechet distance")]
+  assert row and row[0].endswith("30.64 (real data: 0.07)")
+
+
 def test_summary_table_without_throughput():
   metrics = dict(METRICS, train_img_per_s=None)
   table = report.summary_table(metrics, [])

@@ -92,7 +92,8 @@ def test_eval_events_hold_validation_test_and_images(bernoulli_run):
   events = cli.read_events(os.path.join(bernoulli_run.model_dir, "eval"))
   for tag in ("validation/neg_elbo", "validation/distortion",
               "validation/rate", "validation/active_units", "test/nll",
-              "test/neg_elbo", "test/bits_per_dim", "test/active_units"):
+              "test/neg_elbo", "test/bits_per_dim", "test/active_units",
+              "test/sample_frechet_distance", "test/frechet_reference"):
     assert tag in events, sorted(events)
     assert {plugin for _, plugin, _ in events[tag]} == {"scalars"}
   # Validation once per epoch (28 steps) and at the last step.
@@ -122,6 +123,13 @@ def test_checkpoints_config_and_metrics_files(bernoulli_run):
               "eval_iw_samples", "active_units", "train_img_per_s",
               "trivial_nll", "kl_per_dim"):
     assert key in bernoulli_run.metrics
+  # Labelled images: the classifier-feature Frechet distance of as many
+  # samples as test images (--frechet_samples=10000 by default).
+  metrics = bernoulli_run.metrics
+  assert metrics["frechet_samples"] == conftest.NUM_TEST
+  assert metrics["sample_frechet_distance"] > metrics["frechet_reference"] > 0
+  assert 0.5 < metrics["feature_classifier_accuracy"] <= 1
+  assert os.listdir(os.path.join(model_dir, "feature_classifier"))
   assert not [n for n in os.listdir(model_dir) if n.endswith(".tmp")]
 
 

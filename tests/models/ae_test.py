@@ -1,4 +1,4 @@
-"""Tests of `tfvae.models.ae.AE`: loss, fitted code Gaussian, zoo checks."""
+"""Tests of `tfvae.models.ae.AE`: loss, fitted code mixture, zoo checks."""
 
 import numpy as np
 import pytest
@@ -8,8 +8,8 @@ from tests.models import zoo_harness
 from tfvae import models
 from tests.models import tiny
 from tfvae.config import ModelConfig
+from tfvae import samplers
 from tfvae.errors import ConfigError
-from tfvae.models import ae as ae_lib
 from tfvae.models import registry
 
 IMAGE_SHAPE = tiny.IMAGE_SHAPE
@@ -27,6 +27,17 @@ def test_rejects_variant_flags():
     registry.check_options(ModelConfig(model="ae", iw_samples=7))
   with pytest.raises(ConfigError, match="--prior=mixture"):
     registry.check_options(ModelConfig(model="ae", prior="mixture"))
+
+
+def test_samples_with_gmm_and_rejects_prior_sampler():
+  with pytest.raises(ConfigError, match="--sampler=prior.*no prior.*gmm"):
+    registry.check_options(ModelConfig(model="ae", sampler="prior"))
+  registry.check_options(ModelConfig(model="ae", sampler="gmm"))
+  registry.check_options(ModelConfig(model="ae", sampler_components=1))
+  model = _model(sampler_components=2)
+  assert isinstance(model.code_sampler, samplers.GaussianMixtureSampler)
+  assert model.code_sampler.num_components == 2
+  assert model.sample_noise_shapes() == ((3,), (1,))
 
 
 def test_loss_is_bernoulli_distortion_of_the_code():
@@ -69,34 +80,27 @@ def test_code_is_encoder_loc_and_export_stddev_zero():
   assert model.kl_per_dimension(images) is None
 
 
-def test_fit_gaussian_matches_numpy():
-  codes = np.random.default_rng(0).normal(size=(200, 3)) @ np.array(
-      [[1.0, 0.5, 0.0], [0.0, 2.0, 0.3], [0.0, 0.0, 0.1]]) + [1.0, -2.0, 3.0]
-  mean, scale_tril = ae_lib.fit_gaussian(codes)
-  np.testing.assert_allclose(mean, codes.mean(0), rtol=1e-12)
-  np.testing.assert_allclose(scale_tril @ scale_tril.T,
-                             np.cov(codes, rowvar=False) + 1e-6 * np.eye(3),
-                             rtol=1e-10)
-  assert np.allclose(scale_tril, np.tril(scale_tril))
-
-
-def test_after_training_fits_codes_and_samples_from_fit():
-  model = _model()
+def test_one_component_is_the_single_fitted_gaussian():
+  # --sampler_components=1: N(mean, covariance) of the codes, mu + L eps.
+  model = _model(sampler_components=1)
   normal = tf.random.stateless_normal([6, 3], [3, 4])
+  uniform = tf.random.stateless_uniform([6, 1], [3, 5])
   # Before fitting: N(0, I), i.e. z = noise.
-  np.testing.assert_allclose(model.sample_from_noise(normal, None).numpy(),
+  assert not model.code_sampler.is_fitted()
+  np.testing.assert_allclose(model.sample_from_noise(normal, uniform).numpy(),
                              model.decode(normal)["mean"].numpy(), atol=1e-6)
   images = _images(60, seed=5)
   dataset = tf.data.Dataset.from_tensor_slices({"image": images}).batch(16)
   assert model.after_training(dataset) is True
+  assert model.code_sampler.is_fitted()
   codes = model.encode_code(images).numpy().astype(np.float64)
-  np.testing.assert_allclose(model.code_mean.numpy(), codes.mean(0),
-                             atol=1e-5)
-  tril = model.code_scale_tril.numpy().astype(np.float64)
+  np.testing.assert_allclose(model.code_sampler.means.numpy()[0],
+                             codes.mean(0), atol=1e-5)
+  tril = model.code_sampler.scale_trils.numpy()[0].astype(np.float64)
   np.testing.assert_allclose(tril @ tril.T, np.cov(codes, rowvar=False),
                              atol=1e-5)
   z = codes.mean(0) + normal.numpy() @ tril.T
-  np.testing.assert_allclose(model.sample_from_noise(normal, None).numpy(),
+  np.testing.assert_allclose(model.sample_from_noise(normal, uniform).numpy(),
                              model.decode(tf.constant(z, tf.float32))[
                                  "mean"].numpy(), atol=1e-5)
 
@@ -125,17 +129,18 @@ def test_samples_vary_and_look_like_data(run):
   assert abs(samples.mean() - data_mean) < 0.1, (samples.mean(), data_mean)
 
 
-def test_checkpoint_carries_fitted_gaussian(run):
-  model = run.model
-  assert not np.allclose(model.code_scale_tril.numpy(), np.eye(4))
-  fresh = models.build(model.config, model.data_shape)
+def test_checkpoint_carries_fitted_mixture(run):
+  sampler = run.model.code_sampler
+  assert sampler.num_components == 10  # The default --sampler_components.
+  assert sampler.is_fitted()
+  fresh = models.build(run.model.config, run.model.data_shape)
   fresh.build_from_shape()
+  assert not fresh.code_sampler.is_fitted()
   latest = run.result.trainer.manager.latest_checkpoint
   tf.train.Checkpoint(model=fresh).restore(latest).expect_partial()
-  np.testing.assert_allclose(fresh.code_mean.numpy(),
-                             model.code_mean.numpy())
-  np.testing.assert_allclose(fresh.code_scale_tril.numpy(),
-                             model.code_scale_tril.numpy())
+  for name in ("log_weights", "means", "scale_trils", "fitted_codes"):
+    np.testing.assert_array_equal(getattr(fresh.code_sampler, name).numpy(),
+                                  getattr(sampler, name).numpy())
 
 
 def test_exports_and_serves(run, tmp_path):
@@ -146,3 +151,5 @@ def test_exports_and_serves(run, tmp_path):
   assert "log_likelihood" not in loaded.signatures
   assert "sample" in loaded.signatures
   zoo_harness.assert_tflite_runs(run)
+  # SavedModel and TFLite `sample` agree and decode the fitted mixture.
+  zoo_harness.assert_samples_from_fitted_mixture(run)

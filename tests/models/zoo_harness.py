@@ -11,7 +11,10 @@ fixture) and then the `assert_*` helpers:
 - `assert_tflite_runs`: the TFLite `sample`/`decode`/`encode` run and are
   finite;
 - `assert_loads`: `tfvae.load` of the export gives every signature's outputs
-  (numpy in, numpy out) equal to the in-memory model within 1e-5.
+  (numpy in, numpy out) equal to the in-memory model within 1e-5;
+- `assert_samples_from_fitted_mixture` (`--sampler=gmm`): the mixture has
+  the training codes' mean and covariance, and the SavedModel and TFLite
+  `sample` decode its draws, not N(0, I) codes.
 
 The data are 16x16 grey shapes (squares, discs, bars) with their class as
 label, so conditional variants train on the same data.
@@ -261,3 +264,83 @@ def assert_loads(run):
       np.testing.assert_allclose(outputs[key], value, atol=1e-5, rtol=0,
                                  err_msg=f"tfvae.load: {name}/{key}")
   return loaded
+
+
+def _mixture_moments(weights, means, covariances):
+  """Mean `[D]` and covariance `[D, D]` of a Gaussian mixture."""
+  mean = weights @ means
+  second = np.einsum("k,kij->ij", weights, covariances + np.einsum(
+      "ki,kj->kij", means, means))
+  return mean, second - np.outer(mean, mean)
+
+
+def assert_samples_from_fitted_mixture(run, num_samples=64, seed=3):
+  """The exported `sample` draws from the fitted `gmm` sampler.
+
+  Checks, for an unconditional model trained with `--sampler=gmm`:
+  the mixture's mean and covariance equal those of the training codes
+  (`fitted_code` of the binarized training split; EM's M step keeps them,
+  with the unbiased covariance for K = 1) plus the jitter; the SavedModel's
+  and the TFLite `sample` equal decoding mean_k + L_k eps of the noise the
+  signature draws, k chosen by inverse CDF of the weights (numpy); and they
+  differ from decoding that noise as N(0, I) codes (the unfitted sampler).
+
+  Args:
+    run: a `VariantRun`.
+    num_samples: samples drawn from each export.
+    seed: their seed.
+
+  Returns:
+    `[num_samples, D]` the codes the samples decode.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  from ai_edge_litert.interpreter import Interpreter  # pylint: disable=g-import-not-at-top
+  from tfvae import counter_random  # pylint: disable=g-import-not-at-top
+  from tfvae import samplers  # pylint: disable=g-import-not-at-top
+  from tfvae.data import pipeline  # pylint: disable=g-import-not-at-top
+  from tfvae.export import signatures  # pylint: disable=g-import-not-at-top
+  model, trainer = run.model, run.result.trainer
+  sampler = model.code_sampler
+  assert sampler is not None and sampler.is_fitted()
+  dataset = pipeline.eval_dataset(
+      trainer.data.train_x, None, batch_size=256, binarized=trainer.binarized,
+      binarization_seed=run.config.eval.test_binarization_seed)
+  codes = np.concatenate([model.fitted_code(batch["image"]).numpy()
+                          for batch in dataset]).astype(np.float64)
+  assert int(sampler.fitted_codes.numpy()) == min(len(codes),
+                                                  samplers.MAX_FIT_CODES)
+  log_weights, means, trils = (v.numpy().astype(np.float64) for v in (
+      sampler.log_weights, sampler.means, sampler.scale_trils))
+  weights = np.exp(log_weights - log_weights.max())
+  weights /= weights.sum()
+  mean, covariance = _mixture_moments(weights, means,
+                                      trils @ np.swapaxes(trils, 1, 2))
+  scale = codes.std()
+  np.testing.assert_allclose(mean, codes.mean(0), rtol=0, atol=1e-4 * scale)
+  ddof = 1 if sampler.num_components == 1 else 0
+  np.testing.assert_allclose(
+      covariance, np.cov(codes, rowvar=False, ddof=ddof)
+      + samplers.COVARIANCE_JITTER * np.eye(codes.shape[1]),
+      rtol=0, atol=1e-4 * scale**2)
+  # The noise the `sample` signature draws, and the numpy mixture draw.
+  dim = sampler.code_dim
+  normal = counter_random.normal([num_samples, dim], seed).numpy()
+  uniform = counter_random.uniform(
+      [num_samples, 1],
+      seed + signatures._UNIFORM_SEED_OFFSET).numpy()  # pylint: disable=protected-access
+  component = np.minimum(
+      np.sum(uniform > np.cumsum(weights)[None, :], axis=1),
+      len(weights) - 1)
+  z = means[component] + np.einsum("nij,nj->ni", trils[component], normal)
+  want = model.decode(tf.constant(z, tf.float32))["mean"].numpy()
+  saved = tf.saved_model.load(run.export.version_dir).signatures["sample"](
+      num_samples=tf.constant(num_samples), seed=tf.constant(seed))
+  out = signatures.output_name(model)
+  saved = saved[out].numpy()
+  lite = Interpreter(model_path=run.export.tflite_path).get_signature_runner(
+      "sample")(num_samples=np.int32(num_samples), seed=np.int32(seed))[out]
+  np.testing.assert_allclose(saved, want, rtol=0, atol=1e-4)
+  np.testing.assert_allclose(lite, saved, rtol=0, atol=1e-4)
+  unfitted = model.decode(tf.constant(normal))["mean"].numpy()
+  assert np.abs(saved - unfitted).max() > 0.05
+  return z

@@ -80,7 +80,8 @@ def prepare(splits, validation_fraction, likelihood):
   Args:
     splits: a `tfvae.data.sources.Splits`.
     validation_fraction: share of the training split held out, in [0, 1).
-    likelihood: `bernoulli` needs pixel values in [0, 1].
+    likelihood: `bernoulli` needs pixel values in [0, 1];
+      `discretized_logistic` images of 8-bit values (uint8, or v / 255).
 
   Returns:
     A `Data`.
@@ -98,6 +99,8 @@ def prepare(splits, validation_fraction, likelihood):
             f"[{x.min():.3g}, {x.max():.3g}], but --likelihood=bernoulli "
             "needs values in [0, 1]; rescale the data or use "
             "--likelihood=gaussian.")
+  if likelihood == "discretized_logistic":
+    _check_eight_bit(splits)
   num_train = len(splits.train_x)
   num_validation = int(round(validation_fraction * num_train))
   if validation_fraction > 0:
@@ -133,6 +136,53 @@ def prepare(splits, validation_fraction, likelihood):
       test_x=splits.test_x, test_y=splits.test_y,
       num_classes=splits.num_classes, source=splits.source, columns=columns,
       class_names=splits.class_names)
+
+
+# Largest distance (in 8-bit levels) of a float pixel from the grid v / 255.
+_EIGHT_BIT_TOLERANCE = 1e-3
+# Examples of a streamed float split checked for 8-bit values (its first).
+_EIGHT_BIT_STREAM_CHECK = 256
+_CHECK_CHUNK = 2**22
+
+
+def _check_eight_bit(splits):
+  """Rejects data that are not 8-bit images (uint8, or floats v / 255).
+
+  Raises:
+    DataError: vectors, or a float pixel out of [0, 1] or off the grid.
+  """
+  if splits.is_vector:
+    raise DataError(
+        f"--likelihood=discretized_logistic models 8-bit images [N, H, W, "
+        f"C], but {splits.source} holds vectors "
+        f"{list(splits.train_x.shape[1:])}; use --likelihood=gaussian or "
+        "tabular for vectors.")
+  for name, x in (("training", splits.train_x), ("test", splits.test_x)):
+    if x.dtype == np.uint8 or not len(x):
+      continue
+    if streams.is_streamed(x):
+      x = np.concatenate([batch["image"].numpy() for batch in (
+          examples_dataset(x).take(_EIGHT_BIT_STREAM_CHECK).batch(64))])
+    flat = np.asarray(x).reshape(-1)
+    low, high, off, at = np.inf, -np.inf, 0.0, 0.0
+    for start in range(0, flat.size, _CHECK_CHUNK):
+      chunk = np.asarray(flat[start:start + _CHECK_CHUNK], np.float64)
+      low, high = min(low, chunk.min()), max(high, chunk.max())
+      levels = np.abs(chunk * 255.0 - np.round(chunk * 255.0))
+      if levels.max() > off:
+        off, at = float(levels.max()), float(chunk[np.argmax(levels)])
+    if low < 0 or high > 1:
+      raise DataError(
+          f"The {name} examples of {splits.source} range over "
+          f"[{low:.3g}, {high:.3g}], but --likelihood=discretized_logistic "
+          "needs 8-bit values v / 255 in [0, 1]; store uint8 images or "
+          "v / 255, or use --likelihood=gaussian.")
+    if off > _EIGHT_BIT_TOLERANCE:
+      raise DataError(
+          f"The {name} examples of {splits.source} are not 8-bit values "
+          f"v / 255 (e.g. {at:.6g} is {off:.3g} levels off the grid), but "
+          "--likelihood=discretized_logistic models 8-bit pixels; store "
+          "uint8 images or v / 255, or use --likelihood=gaussian.")
 
 
 def to_unit_float(images):

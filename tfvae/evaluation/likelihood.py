@@ -41,6 +41,9 @@ class Evaluator:
     self.seed = seed
     self._batch_terms = tf.function(self._batch_terms_eager)
     self._log_likelihood = tf.function(self._log_likelihood_eager)
+    self._exact_log_likelihood = tf.function(
+        lambda images, labels, max_decoded: self.model.exact_log_likelihood(
+            images, labels, max_decoded))
     self._max_decoded = None
 
   def _batch_terms_eager(self, images, labels, noise):
@@ -129,12 +132,33 @@ class Evaluator:
     return chunking.samples_per_chunk(
         num_samples, batch, min(self._max_decoded, by_pixels * batch))
 
+  def exact_log_likelihood(self, images, labels=None):
+    """The model's exact log p(x) (`model.exact_log_likelihood`), or None.
+
+    Defined for models that can sum over their whole code (e.g. a
+    `categorical_vae` with at most 4096 codes); chunked like the sampler,
+    with code x image pairs bounded as decoded samples are.
+
+    Returns:
+      `[batch]` numpy float64 log p(x) in nats, or None.
+    """
+    if self._max_decoded is None:
+      self._max_decoded = chunking.max_decoded_examples(self.model)
+    batch, num_dims = int(images.shape[0]), math.prod(images.shape[1:])
+    max_pairs = min(self._max_decoded,
+                    _PIXEL_BUDGET // (num_dims * batch) * batch)
+    exact = self._exact_log_likelihood(images, labels,
+                                       tf.constant(max(1, max_pairs)))
+    return None if exact is None else exact.numpy().astype(np.float64)
+
   def log_likelihood(self, images, num_samples, seed, labels=None):
     """Importance-weighted estimate of log p(x), sampled in memory-sized chunks.
 
     Chunks hold `samples_per_chunk(...)` samples of every image, so that
     both the decoded pixels and the networks' activations stay bounded
-    (`tfvae.evaluation.chunking`); all chunks run in one graph call.
+    (`tfvae.evaluation.chunking`); all chunks run in one graph call. A model
+    that computes log p(x) exactly (`exact_log_likelihood`) gives that
+    instead, and `num_samples` and `seed` are unused.
 
     Args:
       images: `[batch, H, W, C]` float32.
@@ -145,6 +169,9 @@ class Evaluator:
     Returns:
       `[batch]` numpy float64 estimates of log p(x) in nats.
     """
+    exact = self.exact_log_likelihood(images, labels)
+    if exact is not None:
+      return exact
     batch = int(images.shape[0])
     chunk = self.samples_per_chunk(num_samples, batch,
                                    math.prod(images.shape[1:]))
@@ -169,10 +196,18 @@ class Evaluator:
       `column_errors` (vectors: `tfvae.evaluation.tabular.column_errors`,
       else None); with a likelihood bound also `neg_elbo`, `rate`,
       `kl_per_dim` (list), and `nll` and `bits_per_dim` (from the k-sample
-      estimate when asked for, else from the ELBO); without one these are
-      None.
+      estimate when asked for, else from the ELBO; exact, with
+      `nll_exact` True, when the model sums over its whole code:
+      `exact_log_likelihood`); without one these are None.
+      `code_usage`: the model's `code_usage(codes)` (a dict; categorical
+      codes), else None.
+      Per group of the code (`model.latent_groups()`, e.g. the
+      layers of `hvae`, bottom first): `active_units_per_layer` and, with
+      `kl_per_dim`, `kl_per_layer` (lists, one int / nats per group; None
+      when the groups do not tile the code).
     """
     sums, codes, labels_seen, count, nll_sum = {}, [], [], 0, 0.0
+    nll_exact = False
     rows, reconstructions = [], []
     kl_per_dim, num_dims = None, None
     bound = self.model.has_likelihood_bound
@@ -207,10 +242,14 @@ class Evaluator:
           rows.append(images.numpy())
           reconstructions.append(terms["reconstruction"].numpy())
         if iw_samples and bound:
-          nll_sum -= float(np.sum(self.log_likelihood(
-              images, iw_samples,
-              (self.seed + 1 + _PART_SEED_STRIDE * part, index * iw_samples),
-              labels)))
+          log_p = self.exact_log_likelihood(images, labels)
+          nll_exact = log_p is not None
+          if not nll_exact:
+            log_p = self.log_likelihood(
+                images, iw_samples,
+                (self.seed + 1 + _PART_SEED_STRIDE * part,
+                 index * iw_samples), labels)
+          nll_sum -= float(np.sum(log_p))
         count += int(images.shape[0])
     if not count:
       raise ValueError("Cannot evaluate on an empty dataset.")
@@ -224,12 +263,17 @@ class Evaluator:
           results["nll"], num_dims))
     else:
       results["nll"] = results["bits_per_dim"] = None
+    results["nll_exact"] = nll_exact
     results["kl_per_dim"] = (None if kl_per_dim is None else
                              [float(v) / count for v in kl_per_dim])
     codes = np.concatenate(codes)
     results["active_units"] = active_units(codes)
+    results["kl_per_layer"], results["active_units_per_layer"] = (
+        per_group(self.model, results["kl_per_dim"], codes))
     results["code_variance"] = [float(v) for v in np.var(codes, axis=0)]
     results["codes"] = codes
+    code_usage = getattr(self.model, "code_usage", None)
+    results["code_usage"] = None if code_usage is None else code_usage(codes)
     results["labels"] = (np.concatenate(labels_seen) if labels_seen
                          else None)
     results["num_examples"] = count
@@ -247,6 +291,34 @@ def _log_add_exp(a, b):
   gap = tf.where(tf.math.is_finite(larger), -tf.abs(a - b),
                  tf.zeros_like(larger))
   return larger + tf.math.log1p(tf.exp(gap))
+
+
+def per_group(model, kl_per_dim, codes):
+  """KL and active units of each group of the code (`model.latent_groups`).
+
+  Args:
+    model: the evaluated model.
+    kl_per_dim: list, per code dimension, of mean KL in nats, or None.
+    codes: `[num_examples, code_dim]` deterministic codes.
+
+  Returns:
+    `(kl_per_layer, active_units_per_layer)`: lists in the groups' order of
+    each group's summed KL (None without `kl_per_dim`) and its active
+    units; both None when the groups' sizes do not add up to the code's
+    width.
+  """
+  groups = tuple(model.latent_groups())
+  if sum(size for _, size in groups) != codes.shape[-1]:
+    return None, None
+  if kl_per_dim is not None and len(kl_per_dim) != codes.shape[-1]:
+    kl_per_dim = None
+  units, kl, start = [], [], 0
+  for _, size in groups:
+    units.append(active_units(codes[:, start:start + size]))
+    if kl_per_dim is not None:
+      kl.append(float(sum(kl_per_dim[start:start + size])))
+    start += size
+  return (kl if kl_per_dim is not None else None), units
 
 
 def active_units(posterior_means, threshold=ACTIVE_UNIT_THRESHOLD):

@@ -62,6 +62,10 @@ def summary_table(metrics, locations):
   else:
     rows.append(("test reconstruction MSE",
                  shown("test_reconstruction_mse", 5)))
+  if metrics.get("sample_frechet_distance") is not None:
+    rows.append(("sample Frechet distance",
+                 f"{metrics['sample_frechet_distance']:.2f} (real data: "
+                 f"{metrics['frechet_reference']:.2f})"))
   rows += [
       ("active units",
        f"{metrics['active_units']} / {metrics.get('code_dim', metrics['latent_dim'])}"),

@@ -1,5 +1,6 @@
 """Model registry: variant name -> model class, and the options check."""
 
+from tfvae import samplers
 from tfvae.config import ModelConfig
 from tfvae.errors import ConfigError
 
@@ -48,7 +49,9 @@ def check_options(config):
   """Rejects variant-specific options the chosen variant does not use.
 
   An option left at its default is fine; one set to another value must be
-  in the variant's `OPTIONS`, or it would be silently ignored.
+  in the variant's `OPTIONS`, or it would be silently ignored. Then the
+  variant's own `check_config` runs, and `--sampler`/`--sampler_components`
+  are checked against its capabilities (`tfvae.samplers.check_config`).
 
   Raises:
     ConfigError: naming the flag and the variants that use it.
@@ -64,6 +67,7 @@ def check_options(config):
           f"used by: {', '.join(users) or 'no model'}. Drop the flag or "
           "choose one of those models.")
   cls.check_config(config)
+  samplers.check_config(config, cls)
 
 
 def check_data(config, data_shape, encoder_body=None, decoder_body=None):

@@ -11,13 +11,21 @@ use only this interface, never a variant's name:
 - `reconstruct(images, labels)`, `sample(num_samples, seed, labels)`
 - `sample_noise_shapes()` and `sample_from_noise(normal, uniform, labels)`:
   sampling driven by noise drawn outside (export's counter-based generator)
+- `fitted_code(images, labels)` `[batch, code_dim()]`, `prior_code(normal,
+  uniform)`, `draw_code(normal, uniform)` and their noise shapes: the codes
+  `sample` decodes, from p(z) (`--sampler=prior`) or from a Gaussian mixture
+  fitted to the training codes (`--sampler=gmm`, `tfvae.samplers`)
 - `noise_shape()` and `compute_loss(images, noise, step, kl_weight, labels)`
   -> per-example loss terms
 - `log_weights(images, noise, labels)` -> importance log-weights for log p(x)
-  (when `has_likelihood_bound`)
+  (when `has_likelihood_bound`); `exact_log_likelihood(images, labels)` ->
+  exact log p(x), or None (the default) where only estimates exist
 - `export_encode(images, labels)`, `decode_input_spec()`: what the exported
   `encode` returns and `decode` takes
-- `after_training(dataset)`: a hook run once training has finished
+- `latent_groups()` -> `((name, size), ...)` the code's groups of dimensions
+  (the layers of `hvae`), for per-group KL and active units in metrics
+- `after_training(dataset, seed)`: a hook run once training has finished
+  (by default it fits the `gmm` sampler)
 
 Under a mixed-precision Keras policy (`tfvae.training.precision`) only the
 networks compute in float16/bfloat16, and they return float32; the model
@@ -25,9 +33,17 @@ itself, its likelihood head, prior and flow are float32 layers, so
 distributions, log-probabilities, KL terms and the loss stay float32.
 
 Capabilities are class attributes: `conditional` (needs labels),
-`has_likelihood_bound` (ELBO and log p(x) are defined), `OPTIONS` (the
-variant-specific `ModelConfig` fields it uses; `registry.build` rejects
-others). Variants override the smallest hook, usually `penalty`.
+`has_likelihood_bound` (ELBO and log p(x) are defined),
+`has_continuous_code` (`fitted_code` is continuous, so `--sampler=gmm`
+applies), `default_sampler` (the sampler when `--sampler` is unset),
+`OPTIONS` (the variant-specific `ModelConfig` fields it uses;
+`registry.build` rejects others). Variants override the smallest hook,
+usually `penalty`.
+
+The `gmm` sampler is the layer `code_sampler` (None for `prior`) over codes
+of size `code_dim()`, built at the end of `VAE.__init__`, or by
+`build_from_shape` for variants that skip `VAE.__init__` (`hvae`); training
+leaves it alone and `after_training` fits it.
 
 #### References
 Kingma & Welling (2014). Auto-Encoding Variational Bayes. ICLR.
@@ -43,6 +59,7 @@ from tfvae import flows
 from tfvae import likelihoods
 from tfvae import objectives
 from tfvae import priors
+from tfvae import samplers
 from tfvae.errors import ConfigError
 from tfvae.models import registry
 from tfvae.networks import factory
@@ -73,6 +90,10 @@ class VAE(keras.Model):
   # Data and networks the variant can take (`registry.build` checks them).
   accepts_vectors = True
   accepts_custom_networks = True
+  # `fitted_code` is continuous, so a Gaussian mixture can be fitted to it.
+  has_continuous_code = True
+  # The sampler when `--sampler` is unset (`tfvae.samplers.resolve`).
+  default_sampler = samplers.PRIOR
   OPTIONS = GAUSSIAN_LATENT_OPTIONS
 
   def __init__(self, config, data_shape, num_classes=None, columns=None,
@@ -95,6 +116,7 @@ class VAE(keras.Model):
         latent_dim=self.decoder_input_dim())
     self.latent_prior = priors.build_prior(config, self.data_shape)
     self.posterior_flow = flows.build_flow(config)
+    self.code_sampler = self.build_code_sampler()
 
   @classmethod
   def check_config(cls, config):
@@ -123,7 +145,13 @@ class VAE(keras.Model):
     del input_shape
 
   def build_from_shape(self):
-    """Creates every variable by running the networks once on zeros."""
+    """Creates every variable by running the networks once on zeros.
+
+    Also builds `code_sampler` for variants whose `__init__` skips
+    `VAE.__init__` (before the first call, which locks the model's state).
+    """
+    if not hasattr(self, "code_sampler"):
+      self.code_sampler = self.build_code_sampler()
     images = tf.zeros((1,) + self.data_shape)
     labels = tf.zeros([1], tf.int32) if self.conditional else None
     self(images)
@@ -215,6 +243,40 @@ class VAE(keras.Model):
     top layer)."""
     return self.encode_code(images, labels)
 
+  def code_dim(self):
+    """D, the size of `fitted_code`'s codes (hook).
+
+    Default: the size of `prior_code`'s normal noise, which for Gaussian
+    priors is the code it returns: `latent_dim` for `VAE`, the top layer's
+    d_L for `hvae`. It is called while the model is constructed (by
+    `build_code_sampler`), so an override may read only attributes set by
+    then.
+    """
+    return int(self.prior_code_noise_shapes()[0][0])
+
+  def build_code_sampler(self):
+    """The `gmm` sampler layer for `fitted_code`'s codes, or None when the
+    model samples its prior (`tfvae.samplers.build`)."""
+    if samplers.resolve(self.config, type(self)) != samplers.GMM:
+      return None
+    return samplers.build(self.config, self.code_dim(), type(self))
+
+  def _fitted_sampler(self):
+    """`code_sampler`, or None for `--sampler=prior`.
+
+    Raises:
+      NotImplementedError: when the config asks for `gmm` and the model
+        never built its sampler (so it cannot silently sample p(z)).
+    """
+    sampler = getattr(self, "code_sampler", None)
+    if sampler is None and samplers.resolve(self.config,
+                                            type(self)) == samplers.GMM:
+      raise NotImplementedError(
+          f"{type(self).__name__} resolves --sampler=gmm but has no "
+          "code_sampler; build the model with VAE.__init__ or call "
+          "build_from_shape() first.")
+    return sampler
+
   def prior_code_noise_shapes(self):
     """Per-sample `(normal, uniform)` noise shapes `prior_code` takes."""
     return (self.latent_dim,), self.latent_prior.uniform_noise_shape()
@@ -224,16 +286,24 @@ class VAE(keras.Model):
     return self.latent_prior.sample_from_noise(self, normal, uniform)
 
   def code_noise_shapes(self):
-    """Per-sample `(normal, uniform)` noise shapes `draw_code` takes."""
+    """Per-sample `(normal, uniform)` noise shapes `draw_code` takes:
+    the `gmm` sampler's `((code_dim,), (1,))`, else the prior's."""
+    sampler = self._fitted_sampler()
+    if sampler is not None:
+      return sampler.noise_shapes()
     return self.prior_code_noise_shapes()
 
   def draw_code(self, normal, uniform):
-    """`[n, code_dim]` the codes `sample` decodes, from external noise.
+    """`[n, code_dim]` the codes `sample` decodes, from external noise:
+    the fitted mixture's (`--sampler=gmm`) or p(z)'s (`prior_code`).
 
     Args:
       normal: `[n] + code_noise_shapes()[0]` standard Normal draws.
       uniform: `[n] + code_noise_shapes()[1]` uniform draws in (0, 1).
     """
+    sampler = self._fitted_sampler()
+    if sampler is not None:
+      return sampler.sample_from_noise(normal, uniform)
     return self.prior_code(normal, uniform)
 
   def sample_noise_shapes(self):
@@ -274,18 +344,47 @@ class VAE(keras.Model):
     """The `tf.TensorSpec` of the exported `decode` signature's `z`."""
     return tf.TensorSpec([None, self.latent_dim], tf.float32, "z")
 
-  def after_training(self, dataset):
-    """Hook run after the last step, e.g. to fit a prior (default: none).
+  def latent_groups(self):
+    """`((name, size), ...)`: consecutive groups of the code's dimensions,
+    e.g. the layers of a hierarchy, for per-group KL and active units
+    (hook; default one group, `(('z', latent_dim),)`)."""
+    return (("z", self.latent_dim),)
+
+  def after_training(self, dataset, seed=0):
+    """Hook run after the last step; by default fits the `gmm` sampler.
+
+    With `--sampler=gmm` the mixture is fitted (`tfvae.samplers`) to
+    `fitted_code` of at most `samplers.MAX_FIT_CODES` examples, a uniform
+    subset chosen with `seed`. Conditional models' codes are computed with
+    their labels and fitted ignoring them: one mixture of q(z) aggregated
+    over the classes, decoded with the label `sample` is given.
 
     Args:
       dataset: finite batches of `{'image', 'label'?}` training examples.
+      seed: the run seed (the subset and the k-means++ initialization).
 
     Returns:
       True when it changed the model's variables (the caller then saves a
       checkpoint so exports and resumed runs see the change), else False.
     """
-    del dataset
-    return False
+    sampler = self._fitted_sampler()
+    if sampler is None:
+      return False
+    encode = tf.function(self.fitted_code)
+
+    def code_batches():
+      for batch in dataset:
+        labels = batch.get("label") if self.conditional else None
+        yield encode(batch["image"], labels).numpy()
+
+    codes = samplers.collect_codes(code_batches(), samplers.MAX_FIT_CODES,
+                                   seed)
+    if len(codes) and codes.shape[1] != sampler.code_dim:
+      raise ValueError(
+          f"fitted_code returns [batch, {codes.shape[1]}] codes but "
+          f"code_dim() is {sampler.code_dim}; override code_dim().")
+    sampler.fit(codes, seed=seed)
+    return True
 
   # ---- Objective -----------------------------------------------------------
 
@@ -386,3 +485,18 @@ class VAE(keras.Model):
                for name, value in decoded.items()}
     log_px_z = self.likelihood.distribution(decoded).log_prob(images)
     return log_px_z + self.prior().log_prob(z) - log_q
+
+  def exact_log_likelihood(self, images, labels=None, max_decoded=None):
+    """`[batch]` exact log p(x), or None where only bounds exist (hook).
+
+    The evaluator reports it instead of the importance-weighted estimate
+    when it is a tensor (e.g. `categorical_vae` enumerating a small code).
+    Default: None.
+
+    Args:
+      images: `[batch, H, W, C]`.
+      labels: `[batch]` int32 class ids (conditional models only).
+      max_decoded: decoded examples one chunk of the computation may hold.
+    """
+    del images, labels, max_decoded
+    return None

@@ -115,6 +115,8 @@ class VQVAE(VAE):
   """
 
   has_likelihood_bound = False
+  # Its code is discrete (codebook indices): `--sampler=gmm` does not apply.
+  has_continuous_code = False
   accepts_vectors = False
   accepts_custom_networks = False
   OPTIONS = frozenset({"num_embeddings", "embedding_dim", "commitment_cost",

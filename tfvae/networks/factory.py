@@ -5,7 +5,7 @@ from tfvae.networks import custom
 from tfvae.networks import mlp
 
 
-def _settings(config, network, data_shape):
+def settings(config, network, data_shape):
   """Resolves the per-network defaults of unset options.
 
   Returns:
@@ -37,7 +37,7 @@ def build_encoder(config, data_shape, latent_dim=None, body=None):
   latent_dim = latent_dim or config.latent_dim
   if body is not None:
     return custom.CustomEncoder(body, data_shape, latent_dim, name="encoder")
-  widths, activation, batch_norm = _settings(config, config.encoder,
+  widths, activation, batch_norm = settings(config, config.encoder,
                                              data_shape)
   if config.encoder == "conv":
     return conv.ConvEncoder(latent_dim, widths, activation, batch_norm,
@@ -62,7 +62,7 @@ def build_decoder(config, data_shape, body=None, latent_dim=None):
   if body is not None:
     return custom.CustomDecoder(body, latent_dim or config.latent_dim,
                                 data_shape, name="decoder")
-  widths, activation, batch_norm = _settings(config, config.decoder,
+  widths, activation, batch_norm = settings(config, config.decoder,
                                              data_shape)
   if config.decoder == "conv":
     return conv.ConvDecoder(data_shape, widths, activation, batch_norm,

@@ -19,6 +19,7 @@ from tfvae.data import streams
 from tfvae.errors import ConfigError
 from tfvae.evaluation import images as images_lib
 from tfvae.evaluation import report
+from tfvae.evaluation import sample_quality
 from tfvae.evaluation import scatter
 from tfvae.evaluation import tabular
 from tfvae.networks import custom
@@ -136,7 +137,8 @@ def _train_and_evaluate(config, strategy, data, encoder, decoder):
   changed = trainer.model.after_training(pipeline.eval_dataset(
       data.train_x, data.train_y, batch_size=config.eval.eval_batch_size,
       binarized=trainer.binarized,
-      binarization_seed=config.eval.test_binarization_seed))
+      binarization_seed=config.eval.test_binarization_seed),
+      seed=config.train.seed)
   if changed:
     trainer.save()
   metrics, image_paths = evaluate(trainer, data)
@@ -185,6 +187,16 @@ def evaluate(trainer, data):
         scatter.latent_scatter(results["codes"], results["labels"],
                                data.class_names),
         images_dir, "latent_scatter", writer, step)
+  frechet = sample_quality.evaluate_model(
+      trainer.model, data, test_x, test_y,
+      num_samples=config.eval.frechet_samples,
+      classifier_dir=sample_quality.classifier_dir_for(
+          config.eval, config.train.model_dir),
+      seed=config.train.seed, batch_size=config.eval.eval_batch_size)
+  with writer.as_default(step=step):
+    for name in ("sample_frechet_distance", "frechet_reference"):
+      if frechet[name] is not None:
+        tf.summary.scalar(f"test/{name}", frechet[name])
   writer.flush()
   if data.is_vector and config.model.likelihood == "tabular":
     baseline = tabular.trivial_nll(data.train_x, test_x, data.columns)
@@ -209,13 +221,19 @@ def evaluate(trainer, data):
       "test_reconstruction_mse": results["reconstruction_mse"],
       "test_column_errors": results["column_errors"],
       "kl_per_dim": results["kl_per_dim"],
+      "kl_per_layer": results["kl_per_layer"],
+      "active_units_per_layer": results["active_units_per_layer"],
       "has_likelihood_bound": trainer.model.has_likelihood_bound,
       "active_units": results["active_units"],
       "code_dim": len(results["code_variance"]),
+      "test_nll_exact": results["nll_exact"],
+      "code_usage": results["code_usage"],
       "eval_iw_samples": config.eval.eval_iw_samples,
       "eval_seconds": time.perf_counter() - began,
       "train_img_per_s": trainer.train_images_per_second,
+      "train_seconds": trainer.train_seconds,
       "trivial_nll": baseline,
+      **frechet,
   }
   return metrics, image_paths
 
@@ -225,10 +243,12 @@ def trivial_nll(train_x, test_x, binarized, likelihood):
 
   The baseline a model must beat: Bernoulli pixels with the training
   set's mean intensity (for binarized data), or for Gaussian likelihoods
-  Gaussians with each pixel's training mean and std. Not defined (None) for
-  a Bernoulli likelihood on non-binarized data. Both are functions of the
-  per-pixel first and second moments of the splits, so streamed splits are
-  read once, in batches; their training moments come from the first
+  Gaussians with each pixel's training mean and std, or for discretized
+  logistics a categorical over the 256 values of each subpixel (training
+  counts with add-one smoothing: an exact discrete log-probability). Not
+  defined (None) for a Bernoulli likelihood on non-binarized data. All are
+  functions of per-pixel statistics of the splits, so streamed splits are
+  read once, in batches; their training statistics come from the first
   `TRIVIAL_MAX_TRAIN` examples.
 
   Args:
@@ -236,7 +256,7 @@ def trivial_nll(train_x, test_x, binarized, likelihood):
       split.
     test_x: `[M, H, W, C]` test images, or a streamed split.
     binarized: whether images are binarized (Bernoulli likelihood).
-    likelihood: `bernoulli` or `gaussian`.
+    likelihood: `bernoulli`, `gaussian` or `discretized_logistic`.
 
   Returns:
     float nats per example, or None.
@@ -245,6 +265,8 @@ def trivial_nll(train_x, test_x, binarized, likelihood):
     return None
   if streams.is_streamed(train_x) and len(train_x) > TRIVIAL_MAX_TRAIN:
     train_x = train_x[:TRIVIAL_MAX_TRAIN]
+  if likelihood == "discretized_logistic":
+    return _categorical_nll(train_x, test_x)
   train_mean, train_square = _moments(train_x)
   test_mean, test_square = _moments(test_x)
   if likelihood == "bernoulli":
@@ -265,16 +287,44 @@ TRIVIAL_MAX_TRAIN = 20_000
 _MOMENT_BATCH = 100
 
 
+def _batches(x):
+  """The examples of an array or a streamed split, `_MOMENT_BATCH` at once,
+  as stored (uint8 or float)."""
+  if streams.is_streamed(x):
+    return (batch["image"].numpy() for batch in
+            pipeline.examples_dataset(x).batch(_MOMENT_BATCH))
+  return (x[i:i + _MOMENT_BATCH] for i in range(0, len(x), _MOMENT_BATCH))
+
+
+def _eight_bit(batch):
+  """`[b, D]` int64 8-bit values of a batch (uint8, or floats v / 255)."""
+  if batch.dtype != np.uint8:
+    batch = np.clip(np.round(np.asarray(batch, np.float64) * 255.0), 0, 255)
+  return np.asarray(batch, np.int64).reshape(len(batch), -1)
+
+
+def _categorical_nll(train_x, test_x):
+  """-log p(x) per test example under per-subpixel categoricals over the
+  256 values, fitted to `train_x` with add-one smoothing."""
+  counts = None
+  for batch in _batches(train_x):
+    values = _eight_bit(batch)
+    offsets = 256 * np.arange(values.shape[1])
+    found = np.bincount((values + offsets).reshape(-1),
+                        minlength=256 * values.shape[1])
+    counts = found if counts is None else counts + found
+  log_p = np.log((counts.reshape(-1, 256) + 1.0) / (len(train_x) + 256.0))
+  total = 0.0
+  for batch in _batches(test_x):
+    values = _eight_bit(batch)
+    total += log_p[np.arange(values.shape[1]), values].sum()
+  return float(-total / len(test_x))
+
+
 def _moments(x):
   """Per-pixel mean and mean square (float64) of unit-scaled examples."""
   total = square = None
-  if streams.is_streamed(x):
-    batches = (batch["image"].numpy() for batch in
-               pipeline.examples_dataset(x).batch(_MOMENT_BATCH))
-  else:
-    batches = (x[i:i + _MOMENT_BATCH] for i in range(0, len(x),
-                                                     _MOMENT_BATCH))
-  for batch in batches:
+  for batch in _batches(x):
     scale = 255.0 if batch.dtype == np.uint8 else 1.0
     batch = np.asarray(batch, np.float64) / scale  # As the pipeline does.
     total = batch.sum(0) if total is None else total + batch.sum(0)

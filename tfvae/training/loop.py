@@ -103,6 +103,9 @@ class Trainer:
     self.validation_metric = ("neg_elbo" if self.model.has_likelihood_bound
                               else "distortion")
     self.train_images_per_second = None
+    # Wall seconds of `fit` in this process (tracing, steps, validation and
+    # checkpoints), or None before it ran.
+    self.train_seconds = None
 
   # ---- Checkpoints ---------------------------------------------------------
 
@@ -235,6 +238,14 @@ class Trainer:
       TrainingError: when the loss becomes NaN or Inf; the last checkpoint
         is left as it was.
     """
+    began_fit = time.perf_counter()
+    try:
+      return self._fit()
+    finally:
+      self.train_seconds = time.perf_counter() - began_fit
+
+  def _fit(self):
+    """`fit` without its timing."""
     train = self.config.train
     start = int(self.step.numpy())
     if start >= self.total_steps:
