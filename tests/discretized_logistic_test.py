@@ -309,7 +309,8 @@ def test_head_is_float32_under_mixed_precision():
 
 
 # Every Gaussian-latent variant decodes the head's parameters; small RGB.
-_VARIANTS = ["vae", "beta_vae", "cvae", "iwae", "info_vae", "beta_tc_vae"]
+_VARIANTS = ["vae", "beta_vae", "cvae", "iwae", "info_vae", "beta_tc_vae",
+             "hvae"]
 
 
 @pytest.mark.parametrize("name,network", [(name, "mlp") for name in _VARIANTS]
@@ -321,7 +322,7 @@ def test_variants_train_on_the_head(name, network):
                        latent_dim=3)
   model = models.build(config, (8, 8, 3), num_classes=2)
   model.build_from_shape()
-  z = tf.zeros((2, 3))
+  z = tf.zeros((2, model.decode_input_spec().shape[1]))
   labels = tf.constant([0, 1]) if model.conditional else None
   decoded = model.decode(z, labels)
   assert decoded["logits"].shape == (2, 8, 8, 2)
@@ -341,7 +342,8 @@ def test_variants_train_on_the_head(name, network):
   # A discrete likelihood: -log p(x|z) >= 0.
   assert np.all(terms["distortion"].numpy() >= 0)
   log_w = model.log_weights(
-      images, tf.random.stateless_normal((3, 2, 3), [5, 6]), labels)
+      images, tf.random.stateless_normal(
+          (3, 2) + tuple(model.noise_shape()), [5, 6]), labels)
   assert log_w.shape == (3, 2) and np.all(np.isfinite(log_w.numpy()))
 
 
