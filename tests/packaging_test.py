@@ -145,8 +145,10 @@ def test_pyproject_agrees_with_requirements_and_init():
     project = tomllib.load(f)["project"]
   runtime = []
   for line in (ROOT / "requirements.txt").read_text().splitlines():
+    if line.strip() == "# Tests.":  # Test-only dependencies follow.
+      break
     line = line.split("#", 1)[0].strip()
-    if line and not line.startswith("pytest"):
+    if line:
       runtime.append(line)
   assert project["dependencies"] == runtime
   assert project["scripts"] == SCRIPTS
