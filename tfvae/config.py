@@ -23,6 +23,8 @@ PRIORS = ("normal", "mixture", "vamp")
 FLOWS = ("none", "iaf")
 MMD_KERNELS = ("rbf", "imq")
 SAMPLERS = ("prior", "gmm")
+DIP_TYPES = ("i", "ii")
+DISENTANGLEMENT_METRICS = ("beta_vae", "factor_vae", "mig", "dci", "sap")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +50,12 @@ class DataConfig:
       streams.
     shuffle_buffer: `tfrecord`: records shuffled together in one window of
       the streamed training order (see `tfvae.data.streams`).
+    shapes_samples: `shapes`: images drawn (seeded, without replacement)
+      from the full factor grid; 0 renders the whole grid.
+    shapes_color: `shapes`: add the sprite's colour as a factor (RGB
+      images).
+    shapes_background: `shapes`: add the background's brightness as a
+      factor.
   """
   dataset: str = "fashion_mnist"
   data_dir: Optional[str] = None
@@ -60,6 +68,9 @@ class DataConfig:
   label_column: Optional[str] = None
   max_in_memory_mb: Optional[int] = None
   shuffle_buffer: int = 10_000
+  shapes_samples: int = 100_000
+  shapes_color: bool = False
+  shapes_background: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -135,6 +146,20 @@ class ModelConfig:
       al. 2020); None means the model's default (`gmm` for `ae`, else
       `prior`).
     sampler_components: components K of the `gmm` sampler.
+    tc_weight: `factor_vae`: weight gamma of the total-correlation term
+      estimated by the discriminator.
+    dip_type: `dip_vae`: `i` (covariance of the posterior means) or `ii`
+      (plus the mean posterior variance).
+    dip_lambda_od: `dip_vae`: weight of the off-diagonal covariance penalty.
+    dip_lambda_d: `dip_vae`: weight of the diagonal (to 1) penalty.
+    adversarial_weight: `aae`: weight of the encoder's adversarial loss
+      (fooling the code discriminator).
+    gan_weight: `vae_gan`: weight of the decoder's GAN loss.
+    pixel_weight: `vae_gan`: weight of the pixel likelihood beside the
+      discriminator-feature reconstruction term (0: Larsen et al.'s loss).
+    discriminator_hidden_dims: widths of an MLP discriminator or channels of
+      a conv one; empty means the model's default.
+    discriminator_learning_rate: Adam learning rate of the discriminator.
   """
   model: str = "vae"
   latent_dim: int = 20
@@ -181,6 +206,15 @@ class ModelConfig:
   categorical_capacity_max: float = 0.0
   sampler: Optional[str] = None
   sampler_components: int = 10
+  tc_weight: float = 10.0
+  dip_type: str = "i"
+  dip_lambda_od: float = 10.0
+  dip_lambda_d: float = 100.0
+  adversarial_weight: float = 1.0
+  gan_weight: float = 1.0
+  pixel_weight: float = 1.0
+  discriminator_hidden_dims: Tuple[int, ...] = ()
+  discriminator_learning_rate: float = 1e-4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -255,6 +289,12 @@ class EvalConfig:
     feature_classifier_dir: where the feature classifier is saved and found
       again (keyed by the training data); None means
       `<model_dir>/feature_classifier`.
+    disentanglement_metrics: names from `DISENTANGLEMENT_METRICS` computed
+      on data with known factors (`shapes`); None means all of them there
+      and none elsewhere; asking for one on data without factors is an
+      error.
+    disentanglement_samples: examples drawn for the metrics (training points
+      of the classifiers; the held-out and voting sets scale with it).
   """
   eval_iw_samples: int = 1000
   eval_batch_size: int = 500
@@ -263,6 +303,8 @@ class EvalConfig:
   images: bool = True
   frechet_samples: int = 10_000
   feature_classifier_dir: Optional[str] = None
+  disentanglement_metrics: Optional[Tuple[str, ...]] = None
+  disentanglement_samples: int = 10_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -318,6 +360,12 @@ class RunConfig:
     _check_choice("mmd_kernel", self.model.mmd_kernel, MMD_KERNELS)
     if self.model.sampler is not None:
       _check_choice("sampler", self.model.sampler, SAMPLERS)
+    _check_choice("dip_type", self.model.dip_type, DIP_TYPES)
+    for name in self.eval.disentanglement_metrics or ():
+      if name not in DISENTANGLEMENT_METRICS:
+        raise ConfigError(
+            f"--disentanglement_metrics={name!r} is not a metric; choose "
+            f"from: {', '.join(DISENTANGLEMENT_METRICS)}.")
     positive = {
         "latent_dim": self.model.latent_dim,
         "batch_size": self.train.batch_size,
@@ -346,6 +394,9 @@ class RunConfig:
         "temperature_start": self.model.temperature_start,
         "temperature_min": self.model.temperature_min,
         "sampler_components": self.model.sampler_components,
+        "discriminator_learning_rate":
+            self.model.discriminator_learning_rate,
+        "disentanglement_samples": self.eval.disentanglement_samples,
     }
     for name, value in positive.items():
       if not value > 0:
@@ -371,6 +422,13 @@ class RunConfig:
         "continuous_capacity_max": self.model.continuous_capacity_max,
         "categorical_capacity_max": self.model.categorical_capacity_max,
         "frechet_samples": self.eval.frechet_samples,
+        "shapes_samples": self.data.shapes_samples,
+        "tc_weight": self.model.tc_weight,
+        "dip_lambda_od": self.model.dip_lambda_od,
+        "dip_lambda_d": self.model.dip_lambda_d,
+        "adversarial_weight": self.model.adversarial_weight,
+        "gan_weight": self.model.gan_weight,
+        "pixel_weight": self.model.pixel_weight,
     }
     for name, value in non_negative.items():
       if value < 0:
@@ -396,6 +454,10 @@ class RunConfig:
           f"--temperature_min={self.model.temperature_min} is above "
           f"--temperature_start={self.model.temperature_start}; the "
           "temperature anneals down to its floor.")
+    if any(d <= 0 for d in self.model.discriminator_hidden_dims):
+      raise ConfigError(
+          "--discriminator_hidden_dims must be positive integers, e.g. "
+          "--discriminator_hidden_dims=1000,1000.")
     if any(d <= 0 for d in self.model.hidden_dims):
       raise ConfigError(
           f"--hidden_dims={','.join(map(str, self.model.hidden_dims))} "
@@ -431,8 +493,10 @@ class RunConfig:
       known = {f.name for f in dataclasses.fields(section_cls)}
       fields = {k: v for k, v in values.get(name, {}).items() if k in known}
       for name_of_tuple in ("hidden_dims", "flow_hidden_dims",
-                            "latent_dims", "categorical_columns"):
-        if name_of_tuple in fields:
+                            "latent_dims", "categorical_columns",
+                            "discriminator_hidden_dims",
+                            "disentanglement_metrics"):
+        if fields.get(name_of_tuple) is not None:
           fields[name_of_tuple] = tuple(fields[name_of_tuple])
       kwargs[name] = section_cls(**fields)
     return cls(**kwargs)

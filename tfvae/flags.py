@@ -39,7 +39,7 @@ def define_flags(flag_values=FLAGS):
     return
   # Data.
   flags.DEFINE_string("dataset", "fashion_mnist",
-                      "mnist, fashion_mnist, cifar10, npz, image_folder, "
+                      "mnist, fashion_mnist, cifar10, shapes, npz, image_folder, "
                       "csv or tfrecord.",
                       flag_values=flag_values)
   flags.DEFINE_string(
@@ -78,6 +78,16 @@ def define_flags(flag_values=FLAGS):
                        "tfrecord: records shuffled together per window of "
                        "the streamed training order.",
                        flag_values=flag_values)
+  flags.DEFINE_integer("shapes_samples", 100_000,
+                       "shapes: images drawn (seeded) from the full factor "
+                       "grid; 0 renders the whole grid (737,280 images).",
+                       flag_values=flag_values)
+  flags.DEFINE_bool("shapes_color", False,
+                    "shapes: the sprite's colour is a factor (RGB images).",
+                    flag_values=flag_values)
+  flags.DEFINE_bool("shapes_background", False,
+                    "shapes: the background's brightness is a factor.",
+                    flag_values=flag_values)
   # Model.
   flags.DEFINE_string("model", "vae", "Registered model variant.",
                       flag_values=flag_values)
@@ -222,6 +232,38 @@ def define_flags(flag_values=FLAGS):
   flags.DEFINE_integer("sampler_components", 10,
                        "gmm sampler: mixture components.",
                        flag_values=flag_values)
+  flags.DEFINE_float("tc_weight", 10.0,
+                     "factor_vae: weight of the discriminator's total "
+                     "correlation estimate.",
+                     flag_values=flag_values)
+  flags.DEFINE_enum("dip_type", "i", config_lib.DIP_TYPES,
+                    "dip_vae: i (covariance of the posterior means) or ii "
+                    "(plus the mean posterior variance).",
+                    flag_values=flag_values)
+  flags.DEFINE_float("dip_lambda_od", 10.0,
+                     "dip_vae: weight of the off-diagonal covariance "
+                     "penalty.",
+                     flag_values=flag_values)
+  flags.DEFINE_float("dip_lambda_d", 100.0,
+                     "dip_vae: weight of the diagonal (to 1) penalty.",
+                     flag_values=flag_values)
+  flags.DEFINE_float("adversarial_weight", 1.0,
+                     "aae: weight of the encoder's adversarial loss.",
+                     flag_values=flag_values)
+  flags.DEFINE_float("gan_weight", 1.0,
+                     "vae_gan: weight of the decoder's GAN loss.",
+                     flag_values=flag_values)
+  flags.DEFINE_float("pixel_weight", 1.0,
+                     "vae_gan: weight of the pixel likelihood beside the "
+                     "discriminator-feature term (0: Larsen et al.).",
+                     flag_values=flag_values)
+  flags.DEFINE_list("discriminator_hidden_dims", [],
+                    "Discriminator MLP widths or conv channels; empty for "
+                    "the model's default.",
+                    flag_values=flag_values)
+  flags.DEFINE_float("discriminator_learning_rate", 1e-4,
+                     "Adam learning rate of the discriminator.",
+                     flag_values=flag_values)
   # Training.
   flags.DEFINE_string("model_dir", "runs/default",
                       "Checkpoints, summaries, metrics and images go here.",
@@ -308,6 +350,14 @@ def define_flags(flag_values=FLAGS):
       "Where the Frechet distance's feature classifier is kept; default "
       "<model_dir>/feature_classifier.",
       flag_values=flag_values)
+  flags.DEFINE_list(
+      "disentanglement_metrics", None,
+      "Metrics on data with known factors (shapes): beta_vae, factor_vae, "
+      "mig, dci, sap; default all of them there, none elsewhere.",
+      flag_values=flag_values)
+  flags.DEFINE_integer("disentanglement_samples", 10_000,
+                       "Examples drawn for the disentanglement metrics.",
+                       flag_values=flag_values)
   # Export.
   flags.DEFINE_bool("export", True, "Export after training.",
                     flag_values=flag_values)
@@ -327,7 +377,8 @@ def define_flags(flag_values=FLAGS):
                "code_prior_layers", "code_prior_channels", "shuffle_buffer",
                "worker_timeout_s", "logistic_mixtures", "latent_layers",
                "categorical_latents", "categories", "temperature_start",
-               "temperature_min", "sampler_components"):
+               "temperature_min", "sampler_components",
+               "discriminator_learning_rate", "disentanglement_samples"):
     _positive(name, flag_values)
   for name in ("epochs", "train_steps", "clip_norm", "weight_decay",
                "kl_warmup_steps", "free_bits", "beta", "capacity_max",
@@ -335,7 +386,9 @@ def define_flags(flag_values=FLAGS):
                "mmd_weight", "commitment_cost", "max_in_memory_mb",
                "temperature_anneal_rate", "continuous_latent_dim",
                "continuous_capacity_max", "categorical_capacity_max",
-               "frechet_samples"):
+               "frechet_samples", "shapes_samples", "tc_weight",
+               "dip_lambda_od", "dip_lambda_d", "adversarial_weight",
+               "gan_weight", "pixel_weight"):
     _non_negative(name, flag_values)
   flags.register_validator("info_alpha", lambda v: 0 <= v <= 1,
                            message="--info_alpha must be in [0, 1].",
@@ -345,7 +398,8 @@ def define_flags(flag_values=FLAGS):
     flags.register_validator(name, lambda v: 0 <= v < 1,
                              message=f"--{name} must be in [0, 1).",
                              flag_values=flag_values)
-  for name in ("hidden_dims", "flow_hidden_dims", "latent_dims"):
+  for name in ("hidden_dims", "flow_hidden_dims", "latent_dims",
+               "discriminator_hidden_dims"):
     flags.register_validator(
         name,
         lambda dims: all(d.strip().isdigit() and int(d) > 0 for d in dims),
@@ -376,12 +430,16 @@ def from_flags(flag_values=FLAGS):
   model = _section(config_lib.ModelConfig, fv, {
       "hidden_dims": tuple(int(d) for d in fv.hidden_dims),
       "flow_hidden_dims": tuple(int(d) for d in fv.flow_hidden_dims),
-      "latent_dims": tuple(int(d) for d in fv.latent_dims)})
+      "latent_dims": tuple(int(d) for d in fv.latent_dims),
+      "discriminator_hidden_dims": tuple(
+          int(d) for d in fv.discriminator_hidden_dims)})
   return config_lib.RunConfig(
       data=_section(config_lib.DataConfig, fv, {
           "categorical_columns": tuple(fv.categorical_columns)}),
       model=model,
       train=_section(config_lib.TrainConfig, fv),
-      eval=_section(config_lib.EvalConfig, fv),
+      eval=_section(config_lib.EvalConfig, fv, {
+          "disentanglement_metrics": None if fv.disentanglement_metrics is None
+                                     else tuple(fv.disentanglement_metrics)}),
       export=_section(config_lib.ExportConfig, fv),
   ).validate()

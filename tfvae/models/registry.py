@@ -14,7 +14,9 @@ VARIANT_OPTIONS = (
     "latent_layers", "latent_dims", "categorical_latents", "categories",
     "temperature_start", "temperature_min", "temperature_anneal_rate",
     "continuous_latent_dim", "continuous_capacity_max",
-    "categorical_capacity_max")
+    "categorical_capacity_max", "tc_weight", "dip_type", "dip_lambda_od",
+    "dip_lambda_d", "adversarial_weight", "gan_weight", "pixel_weight",
+    "discriminator_hidden_dims", "discriminator_learning_rate")
 _DEFAULTS = ModelConfig()
 
 _MODELS = {}
