@@ -26,6 +26,9 @@ use only this interface, never a variant's name:
   (the layers of `hvae`), for per-group KL and active units in metrics
 - `after_training(dataset, seed)`: a hook run once training has finished
   (by default it fits the `gmm` sampler)
+- `auxiliary_objectives()` -> the `tfvae.auxiliary.AuxiliaryObjective`s of
+  networks trained by their own optimizer (adversarial variants'
+  discriminators); none by default
 
 Under a mixed-precision Keras policy (`tfvae.training.precision`) only the
 networks compute in float16/bfloat16, and they return float32; the model
@@ -154,10 +157,14 @@ class VAE(keras.Model):
       self.code_sampler = self.build_code_sampler()
     images = tf.zeros((1,) + self.data_shape)
     labels = tf.zeros([1], tf.int32) if self.conditional else None
+    noise = tf.zeros((1,) + tuple(self.noise_shape()))
+    step = tf.constant(0, tf.int64)
     self(images)
-    self.compute_loss(images, tf.zeros((1,) + tuple(self.noise_shape())),
-                      tf.constant(0, tf.int64), tf.constant(1.0), labels,
+    self.compute_loss(images, noise, step, tf.constant(1.0), labels,
                       training=False)
+    for objective in self.auxiliary_objectives():
+      objective.loss_fn(images, labels, noise, step,
+                        tf.zeros([2], tf.int64), training=False)
 
   def call(self, images, training=False):
     labels = (tf.zeros(tf.shape(images)[:1], tf.int32) if self.conditional
@@ -343,6 +350,16 @@ class VAE(keras.Model):
   def decode_input_spec(self):
     """The `tf.TensorSpec` of the exported `decode` signature's `z`."""
     return tf.TensorSpec([None, self.latent_dim], tf.float32, "z")
+
+  def auxiliary_objectives(self):
+    """Networks trained by an optimizer of their own (hook).
+
+    Returns:
+      A tuple of `tfvae.auxiliary.AuxiliaryObjective`s, the same objects on
+      every call; empty by default. Their networks' variables are left out
+      of the model's own gradient step.
+    """
+    return ()
 
   def latent_groups(self):
     """`((name, size), ...)`: consecutive groups of the code's dimensions,

@@ -7,6 +7,10 @@ so gradients summed across replicas equal the single-device gradient. The
 reparameterization noise of a step is drawn for the whole global batch from
 a stateless seed `(seed, step)` and each replica takes its rows: a mirrored
 run sees the same noise as a single-device run with the same global batch.
+Networks a model trains with optimizers of their own
+(`tfvae.auxiliary.AuxiliaryObjective`, e.g. discriminators) take their step
+after the model's, on the same batch and noise, and are checkpointed with
+the rest.
 """
 
 import os
@@ -30,6 +34,8 @@ from tfvae.training.strategy import make_strategy
 
 ALL_METRICS = ("loss", "neg_elbo", "distortion", "rate")
 _NOISE_STREAM = 17
+# Stateless seed streams of the auxiliary objectives (one per objective).
+_AUXILIARY_STREAM = 1_000_033
 
 
 class Trainer:
@@ -77,14 +83,27 @@ class Trainer:
                                   data.num_classes, columns=data.columns,
                                   encoder_body=encoder, decoder_body=decoder)
         self.model.build_from_shape()
+      self.auxiliaries = tuple(self.model.auxiliary_objectives())
+      self.model_variables = _without(
+          self.model.trainable_variables,
+          [v for a in self.auxiliaries for v in a.network.trainable_variables])
       self.optimizer = precision.wrap_optimizer(keras.optimizers.Adam(
           learning_rate=train.learning_rate,
           weight_decay=train.weight_decay or None), train.mixed_precision)
-      self.optimizer.build(self.model.trainable_variables)
+      self.optimizer.build(self.model_variables)
+      self.auxiliary_optimizers = {}
+      for objective in self.auxiliaries:
+        optimizer = precision.wrap_optimizer(keras.optimizers.Adam(
+            learning_rate=objective.learning_rate, beta_1=objective.beta_1,
+            beta_2=objective.beta_2), train.mixed_precision)
+        optimizer.build(objective.network.trainable_variables)
+        self.auxiliary_optimizers[objective.name] = optimizer
       self.step = tf.Variable(0, dtype=tf.int64, trainable=False,
                               name="step")
     self.checkpoint = tf.train.Checkpoint(
-        model=self.model, optimizer=self.optimizer, step=self.step)
+        model=self.model, optimizer=self.optimizer, step=self.step,
+        **{f"{name}_optimizer": optimizer
+           for name, optimizer in self.auxiliary_optimizers.items()})
     # Every worker saves (TF's multi-worker rule), the chief into model_dir
     # and the others into a temporary folder they delete; all restore from
     # the chief's checkpoints.
@@ -95,9 +114,15 @@ class Trainer:
     self._write_manager = self.manager if self.is_chief else (
         run_state.checkpoint_manager(self.checkpoint, self._worker_dir, 1))
     self.metrics_names = (ALL_METRICS if self.model.has_likelihood_bound
-                          else ("loss", "distortion"))
+                          else ("loss", "distortion")) + tuple(
+                              name for a in self.auxiliaries
+                              for name in a.metric_names())
     self._compute_gradients = tf.function(
         self._compute_gradients_eager, jit_compile=train.jit_compile)
+    self._auxiliary_gradients = [
+        tf.function(self._auxiliary_gradients_fn(objective),
+                    jit_compile=train.jit_compile)
+        for objective in self.auxiliaries]
     self._train_loop = tf.function(self._train_loop_eager)
     self.evaluator = Evaluator(self.model, seed=train.seed)
     self.validation_metric = ("neg_elbo" if self.model.has_likelihood_bound
@@ -161,7 +186,7 @@ class Trainer:
       loss = tf.reduce_sum(terms["loss"]) / global_batch
       # Identity unless the optimizer scales the loss (mixed_float16).
       scaled_loss = self.optimizer.scale_loss(loss)
-    grads = tape.gradient(scaled_loss, self.model.trainable_variables)
+    grads = tape.gradient(scaled_loss, self.model_variables)
     summed = {name: tf.reduce_sum(terms[key]) / global_batch
               for name, key in (("neg_elbo", "elbo"), ("distortion",
                                                        "distortion"),
@@ -171,6 +196,30 @@ class Trainer:
     summed["loss"] = loss
     return grads, summed
 
+  def _auxiliary_gradients_fn(self, objective):
+    """`(images, labels, noise, step, seed) -> (grads, terms)` of one
+    auxiliary objective's step."""
+    optimizer = self.auxiliary_optimizers[objective.name]
+    variables = objective.network.trainable_variables
+    global_batch = float(self.config.train.batch_size)
+
+    def gradients(images, labels, noise, step, seed):
+      with tf.GradientTape() as tape:
+        terms = objective.loss_fn(images, labels, noise, step, seed,
+                                  training=True)
+        loss = tf.reduce_sum(terms["loss"]) / global_batch
+        scaled_loss = optimizer.scale_loss(loss)
+      grads = tape.gradient(scaled_loss, variables)
+      return grads, {f"{objective.name}_{term}":
+                     tf.reduce_sum(terms[term]) / global_batch
+                     for term in objective.terms}
+    return gradients
+
+  def _auxiliary_seed(self, index, step):
+    return tf.stack([tf.constant(
+        self.config.train.seed * 7919 + _AUXILIARY_STREAM + index, tf.int64),
+                     step])
+
   def _replica_step(self, batch):
     images = batch["image"]
     labels = batch.get("label") if self.model.conditional else None
@@ -178,8 +227,19 @@ class Trainer:
     noise = self._step_noise(tf.shape(images)[0])
     grads, metrics = self._compute_gradients(images, labels, noise, step,
                                              self.kl_weight(step))
+    self._apply(self.optimizer, grads, self.model_variables)
+    for index, objective in enumerate(self.auxiliaries):
+      grads, terms = self._auxiliary_gradients[index](
+          images, labels, noise, step, self._auxiliary_seed(index, step))
+      self._apply(self.auxiliary_optimizers[objective.name], grads,
+                  objective.network.trainable_variables)
+      metrics.update(terms)
+    return metrics
+
+  def _apply(self, optimizer, grads, variables):
+    """One optimizer step from this replica's gradients."""
     clip_norm = self.config.train.clip_norm
-    loss_scaled = precision.is_loss_scaled(self.optimizer)
+    loss_scaled = precision.is_loss_scaled(optimizer)
     if clip_norm > 0 or loss_scaled:
       # Keras clips before its cross-replica sum; clip the summed gradient
       # instead and hand each replica 1/R of it for Keras to sum again.
@@ -190,11 +250,9 @@ class Trainer:
       context = tf.distribute.get_replica_context()
       grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
       if clip_norm > 0:
-        grads = precision.clip_by_global_norm(self.optimizer, grads,
-                                              clip_norm)
+        grads = precision.clip_by_global_norm(optimizer, grads, clip_norm)
       grads = [g / self.num_replicas for g in grads]
-    self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
-    return metrics
+    optimizer.apply_gradients(zip(grads, variables))
 
   def _train_loop_eager(self, iterator, num_steps):
     """Runs up to `num_steps` steps; stops early at a non-finite loss.
@@ -368,3 +426,9 @@ class Trainer:
           tf.summary.scalar(f"validation/{name}", results[name])
       tf.summary.scalar("validation/active_units", results["active_units"])
     return results
+
+
+def _without(variables, excluded):
+  """`variables` less those in `excluded` (by identity), in order."""
+  excluded_ids = {id(v) for v in excluded}
+  return [v for v in variables if id(v) not in excluded_ids]
