@@ -64,7 +64,7 @@ def run_config(model_config, data_path, model_dir, export_dir=None):
           model_dir=str(model_dir), train_steps=TRAIN_STEPS, batch_size=32,
           steps_per_loop=25, progress=False, seed=0),
       eval=config_lib.EvalConfig(eval_iw_samples=5, eval_batch_size=64,
-                                 images=False),
+                                 images=False, frechet_samples=0),
       export=config_lib.ExportConfig(
           export_dir=None if export_dir is None else str(export_dir))
   ).validate()

@@ -19,7 +19,7 @@ TIMEOUT_S = 300
 # the tests valid when export lands.
 SMALL = ("--hidden_dims=128", "--latent_dim=8", "--batch_size=64",
          "--eval_iw_samples=20", "--eval_batch_size=200",
-         "--steps_per_loop=25", "--noexport")
+         "--steps_per_loop=25", "--frechet_samples=0", "--noexport")
 
 # TensorFlow's C++ logging prints a few lines before absl::InitializeLog, with
 # a zero date, e.g. "E0000 00:00:1795464111.503580  8929 cuda_platform.cc:52]

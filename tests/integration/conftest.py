@@ -54,7 +54,8 @@ def bernoulli_run(shapes_dir, tmp_path_factory):
   model_dir = str(tmp_path_factory.mktemp("bernoulli_run") / "run")
   result = cli.run_train(
       *cli.shapes_args(shapes_dir, f"--train_steps={TRAIN_STEPS}",
-                       f"--eval_iw_samples={IW_SAMPLES}"),
+                       f"--eval_iw_samples={IW_SAMPLES}",
+                       "--frechet_samples=10000"),
       model_dir=model_dir)
   cli.assert_succeeded(result)
   return TrainedRun(model_dir, result)

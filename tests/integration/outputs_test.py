@@ -124,7 +124,7 @@ def test_checkpoints_config_and_metrics_files(bernoulli_run):
               "trivial_nll", "kl_per_dim"):
     assert key in bernoulli_run.metrics
   # Labelled images: the classifier-feature Frechet distance of as many
-  # samples as test images (--frechet_samples=10000 by default).
+  # samples as test images (the run asks for --frechet_samples=10000).
   metrics = bernoulli_run.metrics
   assert metrics["frechet_samples"] == conftest.NUM_TEST
   assert metrics["sample_frechet_distance"] > metrics["frechet_reference"] > 0

@@ -76,7 +76,7 @@ class VariantRun:
 
 
 def train_variant(model_config, root, train_steps=300, batch_size=64,
-                  learning_rate=2e-3, eval_iw_samples=10):
+                  learning_rate=2e-3, eval_iw_samples=10, frechet_samples=0):
   """Trains `model_config` on the shapes in-process, evaluates, exports.
 
   Args:
@@ -86,6 +86,8 @@ def train_variant(model_config, root, train_steps=300, batch_size=64,
     batch_size: batch size.
     learning_rate: Adam learning rate.
     eval_iw_samples: k of the test log p(x) estimate.
+    frechet_samples: `--frechet_samples` (0 skips the Frechet distance and
+      its feature classifier, which `sample_quality_test` covers).
 
   Returns:
     A `VariantRun`.
@@ -106,7 +108,8 @@ def train_variant(model_config, root, train_steps=300, batch_size=64,
           train_steps=train_steps, batch_size=batch_size,
           learning_rate=learning_rate, steps_per_loop=50, progress=False),
       eval=config_lib.EvalConfig(eval_iw_samples=eval_iw_samples,
-                                 eval_batch_size=200, images=True),
+                                 eval_batch_size=200, images=True,
+                                 frechet_samples=frechet_samples),
       export=config_lib.ExportConfig(
           export_dir=os.path.join(root, "export")),
   ).validate()

@@ -67,7 +67,7 @@ def _config(model_dir, steps, export_dir=None, likelihood="gaussian",
                                    steps_per_loop=20, progress=False,
                                    seed=seed),
       eval=config_lib.EvalConfig(eval_iw_samples=10, eval_batch_size=100,
-                                 images=False),
+                                 images=False, frechet_samples=0),
       export=config_lib.ExportConfig(
           export_dir=None if export_dir is None else str(export_dir)),
   ).validate()
