@@ -52,6 +52,8 @@ def test_valid_variations(section, changes):
     ("model", "categorical_latents", 0),
     ("model", "categories", 0),
     ("model", "sampler_components", 0),
+    ("model", "discriminator_learning_rate", 0.0),
+    ("eval", "disentanglement_samples", 0),
 ])
 def test_non_positive_values_rejected(section, field, value):
   with pytest.raises(ConfigError, match=f"--{field}={value} must be positive"):
@@ -74,6 +76,13 @@ def test_non_positive_values_rejected(section, field, value):
     ("model", "continuous_latent_dim", -1),
     ("model", "temperature_anneal_rate", -1.0),
     ("eval", "frechet_samples", -1),
+    ("data", "shapes_samples", -1),
+    ("model", "tc_weight", -1.0),
+    ("model", "dip_lambda_od", -1.0),
+    ("model", "dip_lambda_d", -1.0),
+    ("model", "adversarial_weight", -1.0),
+    ("model", "gan_weight", -1.0),
+    ("model", "pixel_weight", -1.0),
 ])
 def test_negative_values_rejected(section, field, value):
   with pytest.raises(ConfigError, match=f"--{field}={value} must be >= 0"):
@@ -88,6 +97,7 @@ def test_negative_values_rejected(section, field, value):
     ("train", "kl_schedule", "step"),
     ("train", "strategy", "tpu"),
     ("model", "sampler", "flow"),
+    ("model", "dip_type", "iii"),
 ])
 def test_bad_choices_rejected(section, field, value):
   with pytest.raises(ConfigError) as error:
@@ -153,6 +163,22 @@ def test_nothing_to_train_rejected():
     _with("train", epochs=0, train_steps=0).validate()
 
 
+def test_unknown_disentanglement_metric_names_the_flag_and_choices():
+  with pytest.raises(ConfigError) as error:
+    _with("eval", disentanglement_metrics=("mig", "modularity")).validate()
+  message = str(error.value)
+  assert message.startswith("--disentanglement_metrics='modularity'")
+  assert "beta_vae, factor_vae, mig, dci, sap" in message
+  assert "\n" not in message
+  _with("eval", disentanglement_metrics=("mig", "dci")).validate()
+
+
+@pytest.mark.parametrize("dims", [(0,), (64, -1)])
+def test_discriminator_hidden_dims_must_be_positive(dims):
+  with pytest.raises(ConfigError, match="--discriminator_hidden_dims"):
+    _with("model", discriminator_hidden_dims=dims).validate()
+
+
 def test_run_name():
   assert _with("train", model_dir="runs/mnist_vae/").run_name == "mnist_vae"
   assert _with("train", model_dir="/").run_name == "model"
@@ -162,9 +188,11 @@ def test_from_dict_inverts_asdict_through_json():
   config = RunConfig(
       data=DataConfig(dataset="mnist", validation_fraction=0.2),
       model=ModelConfig(hidden_dims=(64, 32), latent_dim=8, beta=2.0,
-                        model="beta_vae", batch_norm=True),
+                        model="beta_vae", batch_norm=True,
+                        discriminator_hidden_dims=(8, 4)),
       train=TrainConfig(batch_size=16, seed=3),
-      eval=EvalConfig(eval_iw_samples=50))
+      eval=EvalConfig(eval_iw_samples=50,
+                      disentanglement_metrics=("mig", "sap")))
   values = json.loads(json.dumps(dataclasses.asdict(config)))
   values["data_shape"] = [28, 28, 1]  # Extra keys are ignored.
   assert RunConfig.from_dict(values) == config
