@@ -433,6 +433,16 @@ class RunConfig:
     for name, value in non_negative.items():
       if value < 0:
         raise ConfigError(f"--{name}={value} must be >= 0.")
+    if self.data.dataset != "shapes":
+      for name in ("shapes_samples", "shapes_color", "shapes_background"):
+        value = getattr(self.data, name)
+        if value != getattr(DataConfig, name):
+          flag = (f"--{'' if value else 'no'}{name}"
+                  if isinstance(value, bool) else f"--{name}={value}")
+          raise ConfigError(
+              f"{flag} applies to --dataset=shapes only, not "
+              f"--dataset={self.data.dataset}; drop it or pass "
+              "--dataset=shapes.")
     if not 0 <= self.model.vq_ema_decay < 1:
       raise ConfigError(f"--vq_ema_decay={self.model.vq_ema_decay} must be in "
                         "[0, 1).")

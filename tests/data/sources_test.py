@@ -151,8 +151,8 @@ def load(dataset, **kwargs):
 
 def test_registered_datasets():
   assert set(sources.DATASETS) == {
-      "mnist", "fashion_mnist", "cifar10", "npz", "image_folder", "csv",
-      "tfrecord"}
+      "mnist", "fashion_mnist", "cifar10", "shapes", "npz", "image_folder",
+      "csv", "tfrecord"}
 
 
 def test_unknown_dataset_lists_registered_names():

@@ -2,13 +2,15 @@
 
 Sources build their splits with `make_splits`, which checks what the rest of
 the system relies on: 4-D channels-last images or 2-D `[N, D]` vectors,
-matching train/test shapes and dtypes, int32 labels and non-empty splits. Sources without a test split hold
-one out with `hold_out_test`, which does not depend on any training seed.
+matching train/test shapes and dtypes, int32 labels, non-empty splits and
+factors (of data with a known ground truth) aligned with the examples.
+Sources without a test split hold one out with `hold_out_test`, which does
+not depend on any training seed.
 """
 
 import dataclasses
 import os
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -37,6 +39,12 @@ class Splits:
     class_names: the label of each class id, when labels were read as names.
     test_lines: `(file, lines)`: the file holding the test examples and the
       line of each (CSV files), for messages about a test value.
+    ground_truth: the generative model of data with known factors (a
+      `tfvae.data.shapes.Shapes`: `factor_names`, `factor_sizes`,
+      `render(factors)`, ...), or None.
+    train_factors: `[N, F]` int64 factor indices of the train examples,
+      aligned with `train_x`, when `ground_truth` is set.
+    test_factors: `[M, F]` int64 factor indices of the test examples.
   """
   train_x: np.ndarray
   train_y: Optional[np.ndarray]
@@ -48,6 +56,9 @@ class Splits:
   vocabularies: Optional[Dict[int, Tuple[str, ...]]] = None
   class_names: Optional[Tuple[str, ...]] = None
   test_lines: Optional[Tuple[str, Tuple[int, ...]]] = None
+  ground_truth: Optional[Any] = None
+  train_factors: Optional[np.ndarray] = None
+  test_factors: Optional[np.ndarray] = None
 
   @property
   def is_vector(self) -> bool:
@@ -204,15 +215,17 @@ def make_splits(
     test_y: `[M]` int32 labels or None.
     source: where the data came from; also names it in error messages.
     num_classes: the number of classes; by default the largest id + 1.
-    **metadata: `column_names`, `vocabularies`, `class_names`, `test_lines`
-      of `Splits`.
+    **metadata: `column_names`, `vocabularies`, `class_names`,
+      `test_lines`, `ground_truth`, `train_factors` and `test_factors` of
+      `Splits`.
 
   Returns:
     The `Splits`.
 
   Raises:
     DataError: an empty split, fewer than 2 examples, train and test images
-      of different shapes or dtypes, or labels in only one split.
+      of different shapes or dtypes, labels in only one split, or factors
+      not aligned with the examples.
   """
   _check_at_least_two(len(train_x) + len(test_x), source)
   for name, x in (("train", train_x), ("test", test_x)):
@@ -229,6 +242,7 @@ def make_splits(
     raise DataError(
         f"{source}: only the {labeled} split has labels; label both splits "
         "or neither.")
+  _check_factors(metadata, len(train_x), len(test_x), source)
   if train_y is not None and num_classes is None:
     num_classes = int(max(train_y.max(), test_y.max())) + 1
   return Splits(train_x, train_y, test_x, test_y, num_classes, source,
@@ -286,6 +300,23 @@ def _check_at_least_two(n: int, where: str) -> None:
     raise DataError(
         f"{where} holds {n} example(s); at least 2 are needed (one to train, "
         "one to test).")
+
+
+def _check_factors(metadata: Dict[str, Any], num_train: int, num_test: int,
+                   source: str) -> None:
+  """Checks that factors come with a ground truth and one row per example."""
+  factors = {name: metadata.get(f"{name}_factors") for name in ("train",
+                                                                 "test")}
+  if all(f is None for f in factors.values()):
+    return
+  ground_truth = metadata.get("ground_truth")
+  for (name, f), num in zip(factors.items(), (num_train, num_test)):
+    if (f is None or ground_truth is None or np.ndim(f) != 2
+        or len(f) != num or np.shape(f)[1] != len(ground_truth.factor_sizes)):
+      raise DataError(
+          f"{source}: the {name} factors are "
+          f"{None if f is None else list(np.shape(f))} for {num} examples; "
+          "give both splits [N, F] factors and their ground_truth.")
 
 
 def _describe(x: np.ndarray) -> str:

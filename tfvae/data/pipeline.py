@@ -13,7 +13,7 @@ per-epoch order (`tfvae.data.streams`).
 
 import dataclasses
 import re
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -47,6 +47,11 @@ class Data:
     columns: the `tfvae.data.columns.Column`s of vectors (None for images),
       described from the training split.
     class_names: the label of each class id, when the source had names.
+    ground_truth: the generative model of data with known factors (a
+      `tfvae.data.shapes.Shapes`), or None.
+    train_factors: `[N, F]` int64 factor indices aligned with `train_x`,
+      when `ground_truth` is set; likewise `validation_factors` `[V, F]`
+      and `test_factors` `[M, F]`.
   """
   train_x: np.ndarray
   train_y: Optional[np.ndarray]
@@ -58,6 +63,10 @@ class Data:
   source: str
   columns: Optional[Tuple[columns_lib.Column, ...]] = None
   class_names: Optional[Tuple[str, ...]] = None
+  ground_truth: Optional[Any] = None
+  train_factors: Optional[np.ndarray] = None
+  validation_factors: Optional[np.ndarray] = None
+  test_factors: Optional[np.ndarray] = None
 
   @property
   def data_shape(self) -> Tuple[int, ...]:
@@ -112,10 +121,10 @@ def prepare(splits, validation_fraction, likelihood):
         "lower the fraction.")
   order = np.random.default_rng(_VALIDATION_SPLIT_SEED).permutation(num_train)
   held_out, kept = order[:num_validation], np.sort(order[num_validation:])
-  labels = splits.train_y
+  labels, factors = splits.train_y, splits.train_factors
 
-  def take(indices):
-    return None if labels is None else labels[indices]
+  def take(indices, values=labels):
+    return None if values is None else values[indices]
 
   columns = None
   if splits.is_vector:
@@ -135,7 +144,10 @@ def prepare(splits, validation_fraction, likelihood):
       validation_x=splits.train_x[held_out], validation_y=take(held_out),
       test_x=splits.test_x, test_y=splits.test_y,
       num_classes=splits.num_classes, source=splits.source, columns=columns,
-      class_names=splits.class_names)
+      class_names=splits.class_names, ground_truth=splits.ground_truth,
+      train_factors=take(kept, factors),
+      validation_factors=take(held_out, factors),
+      test_factors=splits.test_factors)
 
 
 # Largest distance (in 8-bit levels) of a float pixel from the grid v / 255.

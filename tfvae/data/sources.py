@@ -12,7 +12,8 @@ read from local files when any are found, in this order of folders:
 
 each folder's sub-folders named after the dataset before the folder itself.
 Only when none holds the data is `keras.datasets` asked to download it, if
-`config.download` allows.
+`config.download` allows. `shapes` is rendered by tfvae itself
+(`tfvae.data.shapes`) and carries its generative factors along.
 """
 
 import functools
@@ -30,6 +31,7 @@ from tfvae.data import idx
 from tfvae.data import image_folder
 from tfvae.data import image_splits
 from tfvae.data import npz
+from tfvae.data import shapes
 from tfvae.data import streams
 from tfvae.data import tfrecord
 from tfvae.data.image_splits import Splits
@@ -321,6 +323,7 @@ DATASETS: Dict[str, Callable[[DataConfig], Splits]] = {
     "mnist": _named_loader("mnist"),
     "fashion_mnist": _named_loader("fashion_mnist"),
     "cifar10": _named_loader("cifar10"),
+    "shapes": shapes.load_shapes,
     "npz": npz.load_npz,
     "image_folder": image_folder.load_image_folder,
     "csv": csv_files.load_csv,
