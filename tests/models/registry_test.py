@@ -36,3 +36,20 @@ def test_build_checks_config():
                        (4, 4, 1), num_classes=3)
   assert isinstance(model, BetaVAE)
   assert model.num_classes == 3
+
+
+@pytest.mark.parametrize("model, flag, value, users", [
+    ("vae", "tc_weight", 3.0, "factor_vae"),
+    ("factor_vae", "dip_lambda_od", 2.0, "dip_vae"),
+    ("dip_vae", "discriminator_learning_rate", 1e-3, "factor_vae"),
+])
+def test_variant_option_on_another_model_is_one_line_error(model, flag, value,
+                                                           users):
+  config = ModelConfig(**{"model": model, flag: value})
+  with pytest.raises(ConfigError) as error:
+    models.build(config, (4, 4, 1))
+  message = str(error.value)
+  assert "\n" not in message
+  assert message.startswith(f"--{flag}={value} does not apply to "
+                            f"--model={model}"), message
+  assert users in message
