@@ -44,6 +44,26 @@ def test_summary_table_shows_the_frechet_distance_with_its_floor():
   assert row and row[0].endswith("30.64 (real data: 0.07)")
 
 
+def test_summary_table_shows_the_disentanglement_headlines():
+  assert "MIG" not in report.summary_table(METRICS, [])
+  metrics = dict(METRICS, disentanglement={
+      "beta_vae": {"beta_vae_score": 0.8125}, "mig": {"mig": 0.21449},
+      "dci": {"dci_disentanglement": 0.3, "dci_completeness": 0.25,
+              "dci_informativeness": 0.75},
+      "sap": {"skipped": "needs a code of at least 2 dimensions"},
+      "samples": {"mig": {"train": 10000}}, "seconds": 12.0})
+  lines = report.summary_table(metrics, []).splitlines()
+  rows = {line.split("  ")[0].strip(): line.split("  ")[-1].strip()
+          for line in lines[1:-1]}
+  assert rows["beta-VAE score"] == "0.812"
+  assert rows["MIG"] == "0.214"
+  assert (rows["DCI disentanglement"], rows["DCI completeness"],
+          rows["DCI informativeness"]) == ("0.300", "0.250", "0.750")
+  assert "SAP" not in rows and "FactorVAE score" not in rows
+  assert "MIG" not in report.summary_table(
+      dict(METRICS, disentanglement={"error": "NaN"}), [])
+
+
 def test_summary_table_without_throughput():
   metrics = dict(METRICS, train_img_per_s=None)
   table = report.summary_table(metrics, [])

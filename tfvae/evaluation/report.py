@@ -6,6 +6,16 @@ import os
 METRICS_FILE = "metrics.json"
 # Columns whose reconstruction error the summary table lists.
 _MAX_COLUMN_ROWS = 12
+# (row, metric, key): the headline values of the `disentanglement` block.
+_DISENTANGLEMENT_ROWS = (
+    ("beta-VAE score", "beta_vae", "beta_vae_score"),
+    ("FactorVAE score", "factor_vae", "factor_vae_score"),
+    ("MIG", "mig", "mig"),
+    ("DCI disentanglement", "dci", "dci_disentanglement"),
+    ("DCI completeness", "dci", "dci_completeness"),
+    ("DCI informativeness", "dci", "dci_informativeness"),
+    ("SAP", "sap", "sap"),
+)
 
 
 def write_metrics(metrics, model_dir):
@@ -66,6 +76,11 @@ def summary_table(metrics, locations):
     rows.append(("sample Frechet distance",
                  f"{metrics['sample_frechet_distance']:.2f} (real data: "
                  f"{metrics['frechet_reference']:.2f})"))
+  factors = metrics.get("disentanglement") or {}
+  for label, name, key in _DISENTANGLEMENT_ROWS:
+    value = (factors.get(name) or {}).get(key)
+    if value is not None:
+      rows.append((label, f"{value:.3f}"))
   rows += [
       ("active units",
        f"{metrics['active_units']} / {metrics.get('code_dim', metrics['latent_dim'])}"),

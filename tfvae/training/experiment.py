@@ -13,10 +13,12 @@ import numpy as np
 import keras
 import tensorflow as tf
 
+from tfvae import models
 from tfvae.data import pipeline
 from tfvae.data import sources
 from tfvae.data import streams
 from tfvae.errors import ConfigError
+from tfvae.evaluation import disentanglement
 from tfvae.evaluation import images as images_lib
 from tfvae.evaluation import report
 from tfvae.evaluation import sample_quality
@@ -110,6 +112,10 @@ def _train_and_evaluate(config, strategy, data, encoder, decoder):
   keras.utils.set_random_seed(config.train.seed)
   encoder, decoder = custom.fresh_copy(encoder), custom.fresh_copy(decoder)
   data = load_data(config, data)
+  # Before training: metrics asked for that cannot be computed are an error.
+  disentanglement.check_before_training(
+      config.eval, getattr(data, "ground_truth", None),
+      models.get(config.model.model), config.model.model)
   trainer = Trainer(config, data, strategy, encoder=encoder, decoder=decoder)
   if trainer.manager.latest_checkpoint:
     run_state.check_resumable(config, model_dir)
@@ -197,6 +203,12 @@ def evaluate(trainer, data):
     for name in ("sample_frechet_distance", "frechet_reference"):
       if frechet[name] is not None:
         tf.summary.scalar(f"test/{name}", frechet[name])
+  # None unless the data have known factors (and the model a code for them).
+  factors = disentanglement.evaluate_model(
+      trainer.model, config.model.model, getattr(data, "ground_truth", None),
+      config.eval, trainer.binarized)
+  if factors is not None:
+    disentanglement.write_summaries(factors, writer, step)
   writer.flush()
   if data.is_vector and config.model.likelihood == "tabular":
     baseline = tabular.trivial_nll(data.train_x, test_x, data.columns)
@@ -235,6 +247,8 @@ def evaluate(trainer, data):
       "trivial_nll": baseline,
       **frechet,
   }
+  if factors is not None:
+    metrics["disentanglement"] = factors
   return metrics, image_paths
 
 
