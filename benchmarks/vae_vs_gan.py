@@ -47,7 +47,7 @@ _EVAL_EXAMPLES = flags.DEFINE_integer("eval_max_examples", 5000,
 # The same networks for every model of a dataset.
 _NETWORKS = {
     "fashion_mnist": dict(hidden_dims=(512, 256), latent_dim=32),
-    "shapes": dict(hidden_dims=(1200, 1200), latent_dim=10),
+    "shapes": dict(hidden_dims=(512, 512), latent_dim=10),
 }
 _DATA = {"fashion_mnist": {}, "shapes": dict(shapes_samples=100_000)}
 

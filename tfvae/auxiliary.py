@@ -24,10 +24,17 @@ draws) comes from `seed`, a stateless seed that is a pure function of the
 run seed, the step and the objective, so resume and multi-worker runs stay
 exact. The model's `build_from_shape` runs every objective once, so the
 networks' variables exist before the optimizers and checkpoints are made.
+
+A model keeps these networks in an `Unexported` holder attribute rather than
+as Keras sub-layers: the checkpoint follows the holder, but the export
+archive, which saves the model's Keras variables, does not, so exports
+neither contain nor need a discriminator.
 """
 
 import dataclasses
 from typing import Callable, Tuple
+
+import tensorflow as tf
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,8 +45,9 @@ class AuxiliaryObjective:
     name: names the optimizer's checkpoint slot (`<name>_optimizer`) and
       the reported terms (`<name>_<term>`); unique within a model, e.g.
       `discriminator`.
-    network: the Keras layer or model owning the trained variables (a
-      sub-layer of the model, so the model's checkpoint holds them).
+    network: the Keras layer or model owning the trained variables, held
+      by the model in an `Unexported` attribute (so the model's checkpoint
+      holds them and its exports do not).
     loss_fn: `loss_fn(images, labels, noise, step, seed, training)` ->
       dict of `[batch]` float32 tensors with at least `loss`; `images` and
       `labels` are the replica's batch, `noise` the model step's
@@ -61,3 +69,20 @@ class AuxiliaryObjective:
   def metric_names(self):
     """`<name>_<term>` for each reported term."""
     return tuple(f"{self.name}_{term}" for term in self.terms)
+
+
+class Unexported(tf.Module):
+  """Networks in the model's checkpoint but not among its Keras variables.
+
+  `tf.train.Checkpoint(model=...)` follows a model attribute holding this
+  module to the networks; Keras' `model.variables`, which the export
+  archive saves, does not.
+
+  Args:
+    **networks: attribute name -> Keras layer or model.
+  """
+
+  def __init__(self, **networks):
+    super().__init__(name="unexported")
+    for name, network in networks.items():
+      setattr(self, name, network)

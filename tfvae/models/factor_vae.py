@@ -109,20 +109,6 @@ def discriminator_terms(real_logits, permuted_logits):
   return {"loss": loss, "accuracy": accuracy}
 
 
-class _Unexported(tf.Module):
-  """Networks in the model's checkpoint but not among its Keras variables.
-
-  `tf.train.Checkpoint(model=...)` follows this attribute of the model to
-  the networks; Keras' `model.variables`, which the export archive saves,
-  does not.
-  """
-
-  def __init__(self, **networks):
-    super().__init__(name="unexported")
-    for name, network in networks.items():
-      setattr(self, name, network)
-
-
 @registry.register("factor_vae")
 class FactorVAE(VAE):
   """A VAE plus gamma times a discriminator's total-correlation estimate."""
@@ -135,7 +121,7 @@ class FactorVAE(VAE):
     # Built under the caller's dtype policy (mixed precision computes D in
     # bf16/f16); its variables are made by `build_from_shape`, after the
     # encoder's and decoder's, which then initialize as a plain `vae`'s.
-    self.auxiliary_networks = _Unexported(
+    self.auxiliary_networks = auxiliary.Unexported(
         discriminator=discriminator_lib.build_code_discriminator(config))
     self._objectives = (auxiliary.AuxiliaryObjective(
         name="discriminator", network=self.discriminator,
