@@ -32,7 +32,9 @@ _SECTIONS = {
     for section in dataclasses.fields(config_lib.RunConfig)
     for field in dataclasses.fields(section.default)}
 # Integer tuples that a flag writes as "512,256".
-_INT_TUPLES = ("hidden_dims", "flow_hidden_dims", "latent_dims")
+_INT_TUPLES = ("hidden_dims", "flow_hidden_dims", "latent_dims",
+               "discriminator_hidden_dims")
+_STR_TUPLES = ("categorical_columns", "disentanglement_metrics")
 
 
 def _field_types():
@@ -134,11 +136,13 @@ def _field_value(name, value):
   Sequences become tuples (a string `"512,256"` is split as a flag is);
   other values must have the field's type (an int is a valid float).
   """
-  if name in _INT_TUPLES or name == "categorical_columns":
+  if value is None and name == "disentanglement_metrics":
+    return None
+  if name in _INT_TUPLES or name in _STR_TUPLES:
     items = value
     if isinstance(value, str):
       items = [v.strip() for v in value.split(",") if v.strip()]
-    if name == "categorical_columns":
+    if name in _STR_TUPLES:
       return tuple(str(v) for v in items)
     try:
       return tuple(int(v) for v in items)

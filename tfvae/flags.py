@@ -247,7 +247,7 @@ def define_flags(flag_values=FLAGS):
   flags.DEFINE_float("dip_lambda_d", 100.0,
                      "dip_vae: weight of the diagonal (to 1) penalty.",
                      flag_values=flag_values)
-  flags.DEFINE_float("adversarial_weight", 1.0,
+  flags.DEFINE_float("adversarial_weight", 10.0,
                      "aae: weight of the encoder's adversarial loss.",
                      flag_values=flag_values)
   flags.DEFINE_float("gan_weight", 1.0,
@@ -261,8 +261,9 @@ def define_flags(flag_values=FLAGS):
                     "Discriminator MLP widths or conv channels; empty for "
                     "the model's default.",
                     flag_values=flag_values)
-  flags.DEFINE_float("discriminator_learning_rate", 1e-4,
-                     "Adam learning rate of the discriminator.",
+  flags.DEFINE_float("discriminator_learning_rate", None,
+                     "Adam learning rate of the discriminator; default "
+                     "1e-4 (factor_vae, vae_gan) or 1e-3 (aae).",
                      flag_values=flag_values)
   # Training.
   flags.DEFINE_string("model_dir", "runs/default",

@@ -126,7 +126,7 @@ class FactorVAE(VAE):
     self._objectives = (auxiliary.AuxiliaryObjective(
         name="discriminator", network=self.discriminator,
         loss_fn=self.discriminator_loss, terms=("loss", "accuracy", "tc"),
-        learning_rate=config.discriminator_learning_rate,
+        learning_rate=config.discriminator_learning_rate or 1e-4,
         beta_1=DISCRIMINATOR_BETA_1, beta_2=DISCRIMINATOR_BETA_2),)
 
   @property
