@@ -39,6 +39,7 @@ import tensorflow as tf
 
 from tfvae import config as config_lib
 from tfvae.errors import TfvaeError
+from tfvae.evaluation import report
 from tfvae.training import experiment
 
 tf.get_logger().setLevel("ERROR")
@@ -69,15 +70,7 @@ ROWS = {
                     dip_lambda_d=100.0),
 }
 # (column, block, key): the headline value of each metric in metrics.json.
-COLUMNS = (
-    ("beta-VAE score", "beta_vae", "beta_vae_score"),
-    ("FactorVAE score", "factor_vae", "factor_vae_score"),
-    ("MIG", "mig", "mig"),
-    ("DCI disentanglement", "dci", "dci_disentanglement"),
-    ("DCI completeness", "dci", "dci_completeness"),
-    ("DCI informativeness", "dci", "dci_informativeness"),
-    ("SAP", "sap", "sap"),
-)
+COLUMNS = report.DISENTANGLEMENT_ROWS
 
 
 def run_name(row, seed):

@@ -287,7 +287,7 @@ def test_discriminator_trains_by_its_own_optimizer(tmp_path, data):
   factor = _trainer(_run_config(tmp_path, "factor", 4, tc_weight=0.0), data)
   plain = _trainer(_run_config(tmp_path, "plain", 4, model="vae",
                                discriminator_hidden_dims=(),
-                               discriminator_learning_rate=1e-4), data)
+                               discriminator_learning_rate=None), data)
   discriminator = factor.model.discriminator.trainable_variables
   assert discriminator and not {id(v) for v in discriminator} & {
       id(v) for v in factor.model_variables}

@@ -1,6 +1,5 @@
 """Tests of `tfvae.models.vae_gan.VAEGAN` and its image discriminator."""
 
-import os
 
 import numpy as np
 import pytest
@@ -248,33 +247,7 @@ def test_learns(run):
 
 
 def test_discriminator_is_trained_by_its_own_optimizer_only(run):
-  trainer = run.result.trainer
-  discriminator = {id(v) for v in run.model.discriminator.trainable_variables}
-  assert discriminator
-  assert not discriminator & {id(v) for v in trainer.model_variables}
-  assert {id(v) for v in run.model.encoder.trainable_variables} <= {
-      id(v) for v in trainer.model_variables}
-  assert int(trainer.auxiliary_optimizers["discriminator"].iterations) == 200
-  assert int(trainer.optimizer.iterations) == 200
-  assert trainer.metrics_names[-2:] == ("discriminator_loss",
-                                        "discriminator_accuracy")
-
-
-def test_checkpoint_holds_the_discriminator_and_the_export_does_not(run):
-  model = run.model
-  discriminator = {id(v) for v in model.discriminator.variables}
-  assert not discriminator & {id(v) for v in model.variables}
-  saved = [name for name, _ in tf.train.list_variables(os.path.join(
-      run.export.version_dir, "variables", "variables"))
-           if name.startswith("variables/")]
-  assert len(saved) == len(model.variables)
-  checkpoint = run.result.trainer.manager.latest_checkpoint
-  reader = tf.train.load_checkpoint(checkpoint)
-  kernel = model.discriminator.head.kernel
-  stored = [name for name, shape in tf.train.list_variables(checkpoint)
-            if tuple(shape) == tuple(kernel.shape)
-            and np.array_equal(reader.get_tensor(name), kernel.numpy())]
-  assert stored, "the discriminator's logit kernel is not in the checkpoint"
+  zoo_harness.assert_discriminator_is_auxiliary(run, train_steps=200)
 
 
 def test_exports_and_serves_without_the_discriminator(run, tmp_path):

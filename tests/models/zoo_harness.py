@@ -12,6 +12,9 @@ fixture) and then the `assert_*` helpers:
   finite;
 - `assert_loads`: `tfvae.load` of the export gives every signature's outputs
   (numpy in, numpy out) equal to the in-memory model within 1e-5;
+- `assert_discriminator_is_auxiliary` (adversarial variants): the
+  discriminator trained by its own optimizer only, is in the checkpoint and
+  not in the export;
 - `assert_samples_from_fitted_mixture` (`--sampler=gmm`): the mixture has
   the training codes' mean and covariance, and the SavedModel and TFLite
   `sample` decode its draws, not N(0, I) codes.
@@ -347,3 +350,33 @@ def assert_samples_from_fitted_mixture(run, num_samples=64, seed=3):
   unfitted = model.decode(tf.constant(normal))["mean"].numpy()
   assert np.abs(saved - unfitted).max() > 0.05
   return z
+
+
+def assert_discriminator_is_auxiliary(run, train_steps):
+  """The discriminator trained by its own optimizer only (`train_steps`
+  steps, like the model); the checkpoint holds it, the export does not."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  trainer, model = run.result.trainer, run.model
+  discriminator = {id(v) for v in model.discriminator.trainable_variables}
+  assert discriminator
+  assert not discriminator & {id(v) for v in trainer.model_variables}
+  assert {id(v) for v in model.encoder.trainable_variables} <= {
+      id(v) for v in trainer.model_variables}
+  assert int(trainer.auxiliary_optimizers["discriminator"].iterations) == (
+      train_steps)
+  assert int(trainer.optimizer.iterations) == train_steps
+  assert trainer.metrics_names[-2:] == ("discriminator_loss",
+                                        "discriminator_accuracy")
+  assert not {id(v) for v in model.discriminator.variables} & {
+      id(v) for v in model.variables}
+  saved = [name for name, _ in tf.train.list_variables(os.path.join(
+      run.export.version_dir, "variables", "variables"))
+           if name.startswith("variables/")]
+  assert len(saved) == len(model.variables)
+  checkpoint = trainer.manager.latest_checkpoint
+  reader = tf.train.load_checkpoint(checkpoint)
+  kernel = model.discriminator.head.kernel
+  stored = [name for name, shape in tf.train.list_variables(checkpoint)
+            if tuple(shape) == tuple(kernel.shape)
+            and np.array_equal(reader.get_tensor(name), kernel.numpy())]
+  assert stored, "the discriminator's logit kernel is not in the checkpoint"

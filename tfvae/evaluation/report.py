@@ -7,7 +7,7 @@ METRICS_FILE = "metrics.json"
 # Columns whose reconstruction error the summary table lists.
 _MAX_COLUMN_ROWS = 12
 # (row, metric, key): the headline values of the `disentanglement` block.
-_DISENTANGLEMENT_ROWS = (
+DISENTANGLEMENT_ROWS = (
     ("beta-VAE score", "beta_vae", "beta_vae_score"),
     ("FactorVAE score", "factor_vae", "factor_vae_score"),
     ("MIG", "mig", "mig"),
@@ -77,7 +77,7 @@ def summary_table(metrics, locations):
                  f"{metrics['sample_frechet_distance']:.2f} (real data: "
                  f"{metrics['frechet_reference']:.2f})"))
   factors = metrics.get("disentanglement") or {}
-  for label, name, key in _DISENTANGLEMENT_ROWS:
+  for label, name, key in DISENTANGLEMENT_ROWS:
     value = (factors.get(name) or {}).get(key)
     if value is not None:
       rows.append((label, f"{value:.3f}"))

@@ -51,15 +51,14 @@ Autoencoders. ICLR workshop.
 
 import tensorflow as tf
 
-from tfvae import auxiliary
 from tfvae import objectives
 from tfvae.models import registry
-from tfvae.models.vae import VAE
+from tfvae.models.adversarial import PriorNoiseVAE
 from tfvae.networks import discriminator as discriminator_lib
 
 
 @registry.register("aae")
-class AAE(VAE):
+class AAE(PriorNoiseVAE):
   """A Gaussian-encoder autoencoder regularized by a code discriminator.
 
   Only the N(0, I) prior (its samples are the step's noise) and a plain
@@ -74,29 +73,8 @@ class AAE(VAE):
 
   def __init__(self, config, data_shape, **kwargs):
     super().__init__(config, data_shape, **kwargs)
-    # Held outside the model's Keras tracking (`auxiliary.Unexported`): in
-    # the checkpoint, not in exports.
-    self.auxiliary_networks = auxiliary.Unexported(
-        discriminator=discriminator_lib.build_code_discriminator(config))
-    self._objectives = (auxiliary.AuxiliaryObjective(
-        name="discriminator", network=self.discriminator,
-        loss_fn=self.discriminator_loss, terms=("loss", "accuracy"),
-        learning_rate=(config.discriminator_learning_rate
-                       or self.DISCRIMINATOR_LEARNING_RATE), beta_1=0.5),)
-
-  @property
-  def discriminator(self):
-    """The `CodeDiscriminator`: codes `[batch, latent_dim]` -> logits
-    `[batch]`."""
-    return self.auxiliary_networks.discriminator
-
-  def auxiliary_objectives(self):
-    """The code discriminator's objective (`discriminator_loss`)."""
-    return self._objectives
-
-  def noise_shape(self):
-    """`(2, latent_dim)`: posterior noise and prior samples z_p."""
-    return (2, self.latent_dim)
+    # The `CodeDiscriminator`: codes `[batch, latent_dim]` -> `[batch]`.
+    self.add_discriminator(discriminator_lib.build_code_discriminator(config))
 
   def compute_loss(self, images, noise, step, kl_weight, labels=None,
                    training=True):
@@ -152,15 +130,3 @@ class AAE(VAE):
     correct = (tf.cast(prior_logits > 0, tf.float32)
                + tf.cast(posterior_logits < 0, tf.float32))
     return {"loss": loss, "accuracy": correct / 2.0}
-
-  def log_weights(self, images, noise, labels=None):
-    """Importance log-weights under p(z) = N(0, I); `noise` is
-    `[k, batch, 2, latent_dim]` (the callers' `[k, batch] + noise_shape()`)
-    or `[k, batch, latent_dim]`.
-
-    Returns:
-      `[k, batch]` log-weights, drawn with `noise[:, :, 0]`.
-    """
-    if noise.shape.rank == 4:
-      noise = noise[:, :, 0]
-    return super().log_weights(images, noise, labels)

@@ -47,10 +47,11 @@ which is meant to match the N(0, I) prior, so only that prior and no
 posterior flow (`OPTIONS` rejects the others). Under mixed precision D
 computes in the policy's dtype and returns float32 logits.
 
-D is held outside the model's Keras layer tracking (`_Unexported`): the
-model's checkpoint still holds it and its optimizer (resume is exact), but
-it is none of `model.variables`, so exports (which track the model's Keras
-variables) neither contain nor need it.
+D is held outside the model's Keras layer tracking
+(`tfvae.models.adversarial.AdversarialVAE`, `tfvae.auxiliary.Unexported`):
+the model's checkpoint still holds it and its optimizer (resume is exact),
+but it is none of `model.variables`, so exports (which track the model's
+Keras variables) neither contain nor need it.
 
 #### References
 Kim & Mnih (2018). Disentangling by Factorising. ICML.
@@ -60,15 +61,10 @@ Learning of Disentangled Representations. ICML (disentanglement_lib).
 
 import tensorflow as tf
 
-from tfvae import auxiliary
 from tfvae import objectives
 from tfvae.models import registry
-from tfvae.models.vae import VAE
+from tfvae.models.adversarial import AdversarialVAE
 from tfvae.networks import discriminator as discriminator_lib
-
-# Adam(beta_1 = 0.5, beta_2 = 0.9) for D, as in Kim & Mnih (2018).
-DISCRIMINATOR_BETA_1 = 0.5
-DISCRIMINATOR_BETA_2 = 0.9
 
 
 def permute_dims(z, seed):
@@ -110,32 +106,23 @@ def discriminator_terms(real_logits, permuted_logits):
 
 
 @registry.register("factor_vae")
-class FactorVAE(VAE):
+class FactorVAE(AdversarialVAE):
   """A VAE plus gamma times a discriminator's total-correlation estimate."""
 
   OPTIONS = frozenset({"tc_weight", "discriminator_hidden_dims",
                        "discriminator_learning_rate", "free_bits"})
+  # Kim & Mnih (2018): Adam(1e-4, beta_1 = 0.5, beta_2 = 0.9) for D.
+  DISCRIMINATOR_LEARNING_RATE = 1e-4
+  DISCRIMINATOR_BETAS = (0.5, 0.9)
+  DISCRIMINATOR_TERMS = ("loss", "accuracy", "tc")
 
   def __init__(self, config, data_shape, **kwargs):
     super().__init__(config, data_shape, **kwargs)
     # Built under the caller's dtype policy (mixed precision computes D in
     # bf16/f16); its variables are made by `build_from_shape`, after the
     # encoder's and decoder's, which then initialize as a plain `vae`'s.
-    self.auxiliary_networks = auxiliary.Unexported(
-        discriminator=discriminator_lib.build_code_discriminator(config))
-    self._objectives = (auxiliary.AuxiliaryObjective(
-        name="discriminator", network=self.discriminator,
-        loss_fn=self.discriminator_loss, terms=("loss", "accuracy", "tc"),
-        learning_rate=config.discriminator_learning_rate or 1e-4,
-        beta_1=DISCRIMINATOR_BETA_1, beta_2=DISCRIMINATOR_BETA_2),)
-
-  @property
-  def discriminator(self):
-    """The `CodeDiscriminator`: codes `[batch, latent_dim]` -> `[batch]`."""
-    return self.auxiliary_networks.discriminator
-
-  def auxiliary_objectives(self):
-    return self._objectives
+    # The `CodeDiscriminator`: codes `[batch, latent_dim]` -> `[batch]`.
+    self.add_discriminator(discriminator_lib.build_code_discriminator(config))
 
   def compute_loss(self, images, noise, step, kl_weight, labels=None,
                    training=True):

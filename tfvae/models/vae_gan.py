@@ -57,16 +57,15 @@ Goodfellow et al. (2014). Generative Adversarial Nets. NeurIPS.
 
 import tensorflow as tf
 
-from tfvae import auxiliary
 from tfvae import objectives
 from tfvae.errors import ConfigError
 from tfvae.models import registry
-from tfvae.models.vae import VAE
+from tfvae.models.adversarial import PriorNoiseVAE
 from tfvae.networks import image_discriminator
 
 
 @registry.register("vae_gan")
-class VAEGAN(VAE):
+class VAEGAN(PriorNoiseVAE):
   """A VAE plus a feature-matching and GAN loss from an image discriminator.
 
   Only the N(0, I) prior (its samples are the step's noise) and a plain
@@ -77,21 +76,13 @@ class VAEGAN(VAE):
   OPTIONS = frozenset({"gan_weight", "pixel_weight",
                        "discriminator_hidden_dims",
                        "discriminator_learning_rate"})
-  # Unless --discriminator_learning_rate says otherwise.
-  DISCRIMINATOR_LEARNING_RATE = 1e-4
 
   def __init__(self, config, data_shape, **kwargs):
     super().__init__(config, data_shape, **kwargs)
-    # Held outside the model's Keras tracking (`auxiliary.Unexported`): in
-    # the checkpoint, not in exports.
-    self.auxiliary_networks = auxiliary.Unexported(
-        discriminator=image_discriminator.build_image_discriminator(
-            config, self.data_shape))
-    self._objectives = (auxiliary.AuxiliaryObjective(
-        name="discriminator", network=self.discriminator,
-        loss_fn=self.discriminator_loss, terms=("loss", "accuracy"),
-        learning_rate=(config.discriminator_learning_rate
-                       or self.DISCRIMINATOR_LEARNING_RATE), beta_1=0.5),)
+    # The `ImageDiscriminator`: images -> (logits `[batch]`, features
+    # `[batch, F]`).
+    self.add_discriminator(image_discriminator.build_image_discriminator(
+        config, self.data_shape))
 
   @classmethod
   def check_config(cls, config):
@@ -101,20 +92,6 @@ class VAEGAN(VAE):
           "--model=vae_gan needs a differentiable decoder mean; "
           "--likelihood=discretized_logistic rounds it to 8-bit values. Use "
           "--likelihood=bernoulli or gaussian.")
-
-  @property
-  def discriminator(self):
-    """The `ImageDiscriminator`: images -> (logits `[batch]`, features
-    `[batch, F]`)."""
-    return self.auxiliary_networks.discriminator
-
-  def auxiliary_objectives(self):
-    """The image discriminator's objective (`discriminator_loss`)."""
-    return self._objectives
-
-  def noise_shape(self):
-    """`(2, latent_dim)`: posterior noise and prior samples z_p."""
-    return (2, self.latent_dim)
 
   def fakes(self, z, prior_z, labels=None, training=False):
     """`[2 * batch, H, W, C]`: decoder means of sg(z), then of z_p.
@@ -192,15 +169,3 @@ class VAEGAN(VAE):
     correct = (tf.cast(real > 0, tf.float32)
                + tf.reduce_sum(tf.cast(fake < 0, tf.float32), 0))
     return {"loss": loss, "accuracy": correct / 3.0}
-
-  def log_weights(self, images, noise, labels=None):
-    """Importance log-weights of the pixel likelihood; `noise` is
-    `[k, batch, 2, latent_dim]` (the callers' `[k, batch] + noise_shape()`)
-    or `[k, batch, latent_dim]`.
-
-    Returns:
-      `[k, batch]` log-weights, drawn with `noise[:, :, 0]`.
-    """
-    if noise.shape.rank == 4:
-      noise = noise[:, :, 0]
-    return super().log_weights(images, noise, labels)

@@ -20,7 +20,8 @@ class CodeDiscriminator(keras.Model):
   """An MLP from codes `[batch, code_dim]` to logits `[batch]`.
 
   Args:
-    hidden_dims: hidden widths (leaky ReLU, slope 0.2).
+    hidden_dims: hidden widths (leaky ReLU, `blocks.activation_layer`'s
+      slope).
   """
 
   def __init__(self, hidden_dims=DEFAULT_CODE_HIDDEN_DIMS, **kwargs):
