@@ -100,3 +100,42 @@ def test_clear_outputs_removes_only_run_outputs(tmp_path, saved):
 def test_clear_outputs_on_empty_folder(tmp_path):
   run_state.clear_outputs(str(tmp_path))
   assert os.listdir(tmp_path) == []
+
+
+def _edit_saved(model_dir, edit):
+  path = os.path.join(str(model_dir), run_state.CONFIG_FILE)
+  with open(path) as f:
+    saved = json.load(f)
+  edit(saved["model"])
+  with open(path, "w") as f:
+    json.dump(saved, f)
+
+
+def test_stale_options_of_other_variants_do_not_block_resume(tmp_path,
+                                                             saved):
+  def edit(model):
+    model["adversarial_weight"] = 1.0  # An aae default that changed since.
+    del model["tc_weight"]  # A field the run predates.
+  _edit_saved(tmp_path, edit)
+  run_state.check_resumable(saved, str(tmp_path))
+  # The model's own options still count, saved or missing.
+  with pytest.raises(ConfigError, match="--latent_dim=8, not --latent_dim=4"):
+    run_state.check_resumable(dataclasses.replace(saved, model=dataclasses
+                                                  .replace(saved.model,
+                                                           latent_dim=4)),
+                              str(tmp_path))
+  _edit_saved(tmp_path, lambda model: model.pop("free_bits"))
+  with pytest.raises(ConfigError, match="--free_bits=None, not "
+                     "--free_bits=0.5"):
+    run_state.check_resumable(dataclasses.replace(saved, model=dataclasses
+                                                  .replace(saved.model,
+                                                           free_bits=0.5)),
+                              str(tmp_path))
+
+
+def test_model_settings_drop_other_variants_options():
+  settings = run_state.model_settings(dict(
+      model="vae", latent_dim=3, adversarial_weight=1.0, free_bits=0.5))
+  assert settings == dict(model="vae", latent_dim=3, free_bits=0.5)
+  assert run_state.model_settings(dict(model="aae", adversarial_weight=1.0))[
+      "adversarial_weight"] == 1.0

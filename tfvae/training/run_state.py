@@ -2,7 +2,11 @@
 
 Resuming needs the same model, data, batch size and seed (the data order and
 the noise are functions of the seed and step), so the config of the run that
-made the checkpoints is saved beside them and checked on resume.
+made the checkpoints is saved beside them and checked on resume. Options of
+other variants (a `ModelConfig` field the run's model does not use) and
+fields a run saved before they existed are not part of the model: they are
+neither compared on resume nor read back, so a default that changed since
+cannot make an old run unusable.
 """
 
 import dataclasses
@@ -12,6 +16,7 @@ import shutil
 
 import tensorflow as tf
 
+from tfvae.config import ModelConfig
 from tfvae.data import columns as columns_lib
 from tfvae.errors import ConfigError
 from tfvae.errors import ExportError
@@ -110,13 +115,36 @@ def check_resumable(config, model_dir):
       "mixed_precision": saved["train"].get("mixed_precision", "none"),
   }
   current = _jsonable(_resume_key(config))
+  unused = _unused_options(config.model.model)
+  defaults = _jsonable(dataclasses.asdict(ModelConfig()))
   for name in current:
     if name == "model":
       for field, value in current["model"].items():
+        if field in unused or (field not in saved_key["model"]
+                               and value == defaults[field]):
+          continue
         if saved_key["model"].get(field) != value:
           _refuse(model_dir, field, saved_key["model"].get(field), value)
     elif saved_key[name] != current[name]:
       _refuse(model_dir, name, saved_key[name], current[name])
+
+
+def _unused_options(model_name):
+  """The variant-specific `ModelConfig` fields `model_name` does not use."""
+  # Imported here: models pull in TFP, which readers of configs don't need.
+  from tfvae.models import registry  # pylint: disable=g-import-not-at-top
+  try:
+    used = registry.get(model_name).OPTIONS
+  except ConfigError:
+    return frozenset()
+  return frozenset(registry.VARIANT_OPTIONS) - used
+
+
+def model_settings(saved_model):
+  """A saved config's `model` section less the options its model does not
+  use (they take today's defaults when read back)."""
+  unused = _unused_options(saved_model.get("model", ModelConfig.model))
+  return {k: v for k, v in saved_model.items() if k not in unused}
 
 
 def _refuse(model_dir, flag, saved, current):
@@ -160,7 +188,8 @@ def load_trained_model(model_dir, encoder=None, decoder=None):
         f"--model_dir={model_dir} has no {'config.json' if saved is None else 'checkpoint'}"
         "; train first (python train.py --model_dir=...) or point "
         "--model_dir at a run's folder.")
-  config = RunConfig.from_dict(saved)
+  config = RunConfig.from_dict(dict(saved,
+                                   model=model_settings(saved["model"])))
   given = {"encoder": encoder, "decoder": decoder}
   missing = [side for side in saved.get("custom_networks", [])
              if given[side] is None]
