@@ -2,6 +2,7 @@
 #   make train   set up, make sure the data is there, train the quickstart
 #                model, evaluate it and export it
 #   make test    set up and run the test suite
+# and, for Bazel users, `make bazel-test`: the suite as one Bazel test per file.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
@@ -9,7 +10,7 @@ FLAGFILE ?= configs/quickstart.flags
 FASHION_MNIST := /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: train test setup data benchmarks clean
+.PHONY: train test bazel-test setup data benchmarks clean
 
 train: setup data
 	$(PY) train.py --flagfile=$(FLAGFILE)
@@ -20,6 +21,15 @@ TEST_WORKERS ?= 2
 
 test: setup
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist=loadfile tests
+
+# Debian's bazel-bootstrap (4.2.3) works offline here: Python is the venv's,
+# see WORKSPACE. Tests run TEST_WORKERS at a time, like `make test`.
+bazel-test: setup
+	@command -v bazel >/dev/null || { \
+	  echo "Installing Bazel (Debian package bazel-bootstrap)"; \
+	  $(SUDO) apt-get update -qq && \
+	  $(SUDO) apt-get install -y -qq bazel-bootstrap; }
+	bazel test --local_test_jobs=$(TEST_WORKERS) //...
 
 setup: $(VENV)/.installed
 

@@ -30,6 +30,14 @@ backward), as the PyTorch baseline does; forward FLOPs come from TF's
 profiler on the traced float32 loss (the same operations in every
 variant).
 
+The `base` variant is also measured against its roofline
+(`benchmarks/roofline.py`, `benchmarks/conv_roofline.py`): the minimal
+plain-TensorFlow step of the same shapes (matmuls or convolutions,
+activations, the log-likelihood, plain SGD, 50 steps per `tf.function`
+call, no input pipeline). Each repeat times a roofline round right before
+the tfvae repeat, so both see the same machine, and the `base` row prints
+tfvae's fraction of the roofline (`--noroofline` skips it).
+
 Run: `python benchmarks/throughput.py`. The last line is `img_per_s N`, the
 MLP's `base` variant (other tooling reads it). `--models=mlp` skips the
 slower conv model; `--variants=base` measures the default setup alone;
@@ -54,6 +62,7 @@ from absl import flags
 import numpy as np
 import tensorflow as tf
 
+import roofline  # pylint: disable=g-bad-import-order; benchmarks/roofline.py
 from tfvae import config as config_lib
 from tfvae.data.pipeline import Data
 from tfvae.training.loop import Trainer
@@ -76,6 +85,7 @@ SETUPS = {
 VARIANTS = {"base": (False, False), "xla": (False, True),
             "mixed": (True, False), "mixed_xla": (True, True)}
 MIXED_CHOICES = ("auto", "none", "mixed_float16", "mixed_bfloat16", "all")
+ROOFLINE_STEPS_PER_CALL = 50
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,12 +124,31 @@ class Measurement:
     per_repeat: images/s of each repeat.
     flops_per_step: 3x the forward pass's floating point operations, or
       None when not counted.
+    roofline_per_repeat: images/s of the roofline round timed right before
+      each repeat, or None when not measured.
   """
   model: str
   variant: Variant
   batch_size: int
   per_repeat: List[float]
   flops_per_step: Optional[float]
+  roofline_per_repeat: Optional[List[float]] = None
+
+  @property
+  def roofline_images_per_second(self) -> Optional[float]:
+    """The roofline's median over the repeats, or None if not measured."""
+    if not self.roofline_per_repeat:
+      return None
+    return statistics.median(self.roofline_per_repeat)
+
+  @property
+  def roofline_fraction(self) -> Optional[float]:
+    """Median over repeats of tfvae's images/s / the roofline's."""
+    if not self.roofline_per_repeat:
+      return None
+    return statistics.median(
+        mine / limit for mine, limit in zip(self.per_repeat,
+                                            self.roofline_per_repeat))
 
   @property
   def images_per_second(self) -> float:
@@ -238,6 +267,7 @@ def forward_flops(trainer, batch_size):
 def measure(name: str, steps: int, *, variant: Variant = BASE,
             repeats: int = 3, steps_per_loop: int = 100,
             flops_per_step: Optional[float] = None, count_flops: bool = True,
+            roofline: Optional[Callable[[], float]] = None,
             log: Callable[[str], None] = print) -> Measurement:
   """Trains `steps` timed steps `repeats` times on in-memory data.
 
@@ -253,6 +283,8 @@ def measure(name: str, steps: int, *, variant: Variant = BASE,
     flops_per_step: reuse this count (e.g. from another variant) instead of
       profiling the loss again.
     count_flops: profile the loss's FLOPs when `flops_per_step` is None.
+    roofline: `() -> images/s` of one roofline round (`roofline_round`),
+      timed right before each repeat; None skips it.
     log: where per-repeat lines go.
 
   Returns:
@@ -260,9 +292,11 @@ def measure(name: str, steps: int, *, variant: Variant = BASE,
   """
   setup = SETUPS[name]
   batch = setup["batch_size"]
-  per_repeat = []
+  per_repeat, roofline_per_repeat = [], []
   flops = flops_per_step
   for repeat in range(repeats):
+    if roofline is not None:
+      roofline_per_repeat.append(roofline())
     with tempfile.TemporaryDirectory() as model_dir:
       config = config_lib.RunConfig(
           model=setup["model"],
@@ -282,19 +316,53 @@ def measure(name: str, steps: int, *, variant: Variant = BASE,
       per_repeat.append(trainer.train_images_per_second)
       gflops = ("" if flops is None else
                 f"  {per_repeat[-1] / batch * flops / 1e9:6.1f} GFLOP/s")
+      limit = ("" if roofline is None else
+               f"  (roofline {roofline_per_repeat[-1]:.0f} img/s: "
+               f"{per_repeat[-1] / roofline_per_repeat[-1]:.0%})")
       log(f"{name} {variant.label} repeat {repeat + 1}: "
-          f"{per_repeat[-1]:9.0f} img/s{gflops}")
-  return Measurement(name, variant, batch, per_repeat, flops)
+          f"{per_repeat[-1]:9.0f} img/s{gflops}{limit}")
+  return Measurement(name, variant, batch, per_repeat, flops,
+                     roofline_per_repeat or None)
+
+
+def roofline_round(name: str, steps: int) -> Callable[[], float]:
+  """`() -> images/s` of `steps` steps of the model's roofline step.
+
+  The roofline (`benchmarks/roofline.py`, `benchmarks/conv_roofline.py`) has
+  the setup's shapes; it is built (and traced) here, once.
+  """
+  setup = SETUPS[name]
+  batch = setup["batch_size"]
+  calls = max(1, steps // ROOFLINE_STEPS_PER_CALL)
+  if name == "mlp":
+    run = roofline.mlp_train_step_fn(
+        batch, ROOFLINE_STEPS_PER_CALL,
+        hidden_dims=setup["model"].hidden_dims,
+        latent_dim=setup["model"].latent_dim)
+  else:
+    import conv_roofline  # pylint: disable=g-import-not-at-top
+    run = conv_roofline.conv_train_step_fn(batch, ROOFLINE_STEPS_PER_CALL)
+  run()  # Tracing.
+
+  def one_round():
+    began = time.perf_counter()
+    for _ in range(calls):
+      run()
+    return calls * ROOFLINE_STEPS_PER_CALL * batch / (
+        time.perf_counter() - began)
+  return one_round
 
 
 def _row(measurement: Measurement, base: Optional[Measurement]) -> str:
   gflops = measurement.gflops_per_second
   speedup = (f"{measurement.images_per_second / base.images_per_second:.2f}x"
              if base else "-")
+  fraction = measurement.roofline_fraction
   return (f"{measurement.model:<5} {measurement.variant.label:<20} "
           f"{measurement.images_per_second:>10.0f} "
           f"{'-' if gflops is None else f'{gflops:.1f}':>8} "
-          f"{measurement.ms_per_step:>9.2f} {speedup:>8}")
+          f"{measurement.ms_per_step:>9.2f} {speedup:>8} "
+          f"{'-' if fraction is None else f'{fraction:.0%}':>9}")
 
 
 def _define_flags():
@@ -319,6 +387,10 @@ def _define_flags():
   flags.DEFINE_integer("steps_per_loop", 100, "Steps per tf.function call.")
   flags.DEFINE_integer(
       "threads", 0, "TF intra-op threads (inter-op 1); 0 keeps TF's default.")
+  flags.DEFINE_bool(
+      "roofline", True,
+      "Time the minimal same-shape TF step before each base repeat and "
+      "print tfvae's fraction of it.")
 
 
 def main(argv):
@@ -344,10 +416,12 @@ def main(argv):
     for variant in variants:
       began = time.perf_counter()
       try:
+        limit = (roofline_round(name, steps)
+                 if FLAGS.roofline and variant == BASE else None)
         result = measure(name, steps, variant=variant,
                          repeats=FLAGS.repeats,
                          steps_per_loop=FLAGS.steps_per_loop,
-                         flops_per_step=flops,
+                         flops_per_step=flops, roofline=limit,
                          log=lambda line: print(line, flush=True))
       except Exception as e:  # pylint: disable=broad-except; report, go on.
         reason = " ".join(str(e).split())[:300]
@@ -367,11 +441,15 @@ def main(argv):
             f"{(flops or 0) / 1e6:.1f} MFLOP/step (3x forward); median "
             f"{result.images_per_second:.0f} img/s, "
             f"{result.gflops_per_second or 0:.1f} GFLOP/s, "
-            f"{result.ms_per_step:.2f} ms/step", flush=True)
+            f"{result.ms_per_step:.2f} ms/step"
+            + ("" if result.roofline_fraction is None else
+               f"; roofline median {result.roofline_images_per_second:.0f}"
+               f" img/s, tfvae at {result.roofline_fraction:.0%} of it"),
+            flush=True)
       rows.append(_row(result, base if variant != BASE else None))
   print()
   print(f"{'model':<5} {'variant':<20} {'img/s':>10} {'GFLOP/s':>8} "
-        f"{'ms/step':>9} {'vs base':>8}")
+        f"{'ms/step':>9} {'vs base':>8} {'roofline':>9}")
   for row in rows:
     print(row)
   if mlp_base is not None:

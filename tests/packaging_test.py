@@ -240,4 +240,6 @@ def test_project_venv_imports_the_repo_from_anywhere(tmp_path):
     pytest.skip("tfvae is not installed in this venv; run make setup")
   result = _check(_run([sys.executable, "-c",
                         "import tfvae; print(tfvae.__file__)"], tmp_path))
-  assert result.stdout.strip() == str(ROOT / "tfvae" / "__init__.py")
+  # Real paths: under `bazel test`, ROOT is a tree of links to the checkout.
+  assert (os.path.realpath(result.stdout.strip())
+          == os.path.realpath(ROOT / "tfvae" / "__init__.py"))

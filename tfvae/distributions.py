@@ -1,14 +1,22 @@
 """Distribution parameters (plain tensors) to `tfp.distributions` objects.
 
-The one place where TFP distributions are built. Networks return tensors;
+The one place where TFP distributions are built. The likelihoods' log-probs
+the training step and the NLL evaluation take at every step are also here,
+computed from the parameters directly (`bernoulli_log_prob`,
+`gaussian_log_prob`): the same values as the TFP objects', with fewer
+ops. Networks return tensors;
 models call these functions, so traced functions that are exported never
 return TFP types.
 """
+
+import math
 
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 tfd = tfp.distributions
+
+_LOG_2PI = math.log(2.0 * math.pi)
 
 
 def diagonal_normal(loc, scale):
@@ -43,6 +51,61 @@ def bernoulli_image(logits, event_ndims=3):
   """
   return tfd.Independent(tfd.Bernoulli(logits=logits, dtype=logits.dtype),
                          reinterpreted_batch_ndims=event_ndims)
+
+
+def _event_axes(event_ndims):
+  return list(range(-event_ndims, 0))
+
+
+def bernoulli_log_prob(logits, x, event_ndims=3):
+  """log p(x) of independent Bernoullis, straight from the logits.
+
+  Equals `bernoulli_image(logits, event_ndims).log_prob(x)`, x log sigmoid(l)
+  + (1 - x) log sigmoid(-l) = x l - softplus(l), with one softplus per entry
+  where TFP's `Bernoulli` takes two (it also accepts x in [0, 1]).
+
+  Args:
+    logits: `[..., H, W, C]` (or `[..., D]`) log-odds.
+    x: values in [0, 1], broadcastable to `logits`.
+    event_ndims: 3 for images, 1 for vectors.
+
+  Returns:
+    `[...]` log-probabilities summed over the event.
+  """
+  return tf.reduce_sum(x * logits - tf.nn.softplus(logits),
+                       axis=_event_axes(event_ndims))
+
+
+def gaussian_log_prob(loc, scale, x, event_ndims=3):
+  """log p(x) of independent Gaussians whose scale has the event's shape.
+
+  Equals `gaussian_image(loc, scale, event_ndims).log_prob(x)`; the
+  normalizer sum(log scale) is taken once over the event instead of once
+  per example.
+
+  Args:
+    loc: `[..., H, W, C]` (or `[..., D]`) means.
+    scale: the event shape `[H, W, C]` (or `[D]`), or anything broadcastable
+      to `loc`: positive standard deviations.
+    x: broadcastable to `loc`.
+    event_ndims: 3 for images, 1 for vectors.
+
+  Returns:
+    `[...]` log-probabilities summed over the event.
+  """
+  axes = _event_axes(event_ndims)
+  event_shape = tf.shape(loc)[-event_ndims:]
+  scale = tf.convert_to_tensor(scale, loc.dtype)
+  squared = tf.reduce_sum(tf.square((x - loc) / scale), axis=axes)
+  log_scale = tf.math.log(scale)
+  if scale.shape.rank is not None and scale.shape.rank <= event_ndims:
+    # One scale per event entry: one sum serves every example.
+    log_scale = tf.reduce_sum(tf.broadcast_to(log_scale, event_shape))
+  else:
+    log_scale = tf.reduce_sum(tf.broadcast_to(log_scale, tf.shape(loc)),
+                              axis=axes)
+  event_size = tf.cast(tf.reduce_prod(event_shape), loc.dtype)
+  return -0.5 * squared - log_scale - 0.5 * event_size * _LOG_2PI
 
 
 def gaussian_image(loc, scale, event_ndims=3):

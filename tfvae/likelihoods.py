@@ -28,7 +28,23 @@ from tfvae.errors import ConfigError
 _MIN_SCALE = 1e-3
 
 
-class _ElementwiseLikelihood(keras.layers.Layer):
+class _Likelihood(keras.layers.Layer):
+  """A likelihood head: `call` (decoder outputs -> parameters), `mean`,
+  `distribution` (parameters -> a distribution over one example) and
+  `log_prob`."""
+
+  def log_prob(self, params, x):
+    """`[...]` log p(x) under `distribution(params)`; heads override it
+    with a direct computation of the same value.
+
+    Args:
+      params: `call`'s output, each `[..., *parameter event shape]`.
+      x: `[..., *data_shape]`, broadcastable against the parameters.
+    """
+    return self.distribution(params).log_prob(x)
+
+
+class _ElementwiseLikelihood(_Likelihood):
   """One parameter per data entry; the encoder reads the data as they are.
 
   Args:
@@ -76,6 +92,10 @@ class BernoulliLikelihood(_ElementwiseLikelihood):
   def distribution(self, params):
     return distributions.bernoulli_image(params["logits"], self.event_ndims)
 
+  def log_prob(self, params, x):
+    return distributions.bernoulli_log_prob(params["logits"], x,
+                                            self.event_ndims)
+
 
 class GaussianLikelihood(_ElementwiseLikelihood):
   """Independent Gaussian pixels (or vector entries) with a per-entry scale.
@@ -120,8 +140,14 @@ class GaussianLikelihood(_ElementwiseLikelihood):
     return distributions.gaussian_image(params["loc"], params["scale"],
                                         self.event_ndims)
 
+  def log_prob(self, params, x):
+    # params["scale"] is `pixel_scale()` broadcast over the batch; the
+    # unbroadcast one keeps log(scale) to one [H, W, C] pass.
+    return distributions.gaussian_log_prob(params["loc"], self.pixel_scale(),
+                                           x, self.event_ndims)
 
-class DiscretizedLogisticLikelihood(keras.layers.Layer):
+
+class DiscretizedLogisticLikelihood(_Likelihood):
   """8-bit pixels, each a mixture of K discretized logistics (PixelCNN++).
 
   `log_prob` is the exact log-probability of the 8-bit values v = 255 x of
@@ -189,7 +215,7 @@ class DiscretizedLogisticLikelihood(keras.layers.Layer):
                                                            self.channels)
 
 
-class TabularLikelihood(keras.layers.Layer):
+class TabularLikelihood(_Likelihood):
   """One likelihood per table column, on raw (unstandardized) values.
 
   Continuous columns are Gaussians whose decoder output is the standardized

@@ -78,3 +78,14 @@ def test_write_metrics_round_trips(tmp_path):
   with open(path) as f:
     assert json.load(f) == METRICS
   assert os.listdir(tmp_path) == [report.METRICS_FILE]
+
+
+def test_summary_table_says_what_the_traversals_show():
+  assert "traversals" not in report.summary_table(METRICS, [])
+  caption = "7 active dimensions shown, most used first; 13 inactive left out"
+  metrics = dict(METRICS, traversals={"dims": list(range(7)), "active": 7,
+                                      "inactive": 13, "left_out": 13,
+                                      "code_dim": 20, "caption": caption})
+  rows = [line for line in report.summary_table(metrics, []).splitlines()
+          if line.startswith("traversals.png")]
+  assert rows and rows[0].endswith(caption)

@@ -23,14 +23,23 @@ def _grid_size(rows, columns):
 _GRIDS = {
     "samples": (8, 8),  # 64 prior samples.
     "reconstructions": (8, 10),  # 4 rows of 10 inputs, each above its output.
-    "traversals": (8, 11),  # One row per latent dimension, 11 values.
+    "traversals": (None, 11),  # A row per active dimension, 11 values.
     "interpolations": (6, 10),  # 6 pairs, 10 points per line.
 }
+
+
+def _rows_columns(run, name):
+  rows, columns = _GRIDS[name]
+  if name == "traversals":
+    rows = len(run.metrics["traversals"]["dims"])
+  return rows, columns
 
 
 @pytest.mark.parametrize("name", sorted(_GRIDS))
 def test_png_is_a_plausible_grid(bernoulli_run, name):
   path = os.path.join(bernoulli_run.model_dir, "images", f"{name}.png")
+  rows, columns = _rows_columns(bernoulli_run, name)
+  width, height = _grid_size(rows, columns)
   with open(path, "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"
   with Image.open(path) as picture:
@@ -38,9 +47,11 @@ def test_png_is_a_plausible_grid(bernoulli_run, name):
   with Image.open(path) as picture:
     assert picture.format == "PNG"
     assert picture.mode == "L"  # Grey data, grey pictures.
-    assert picture.size == _grid_size(*_GRIDS[name])
-    pixels = np.asarray(picture)
-  rows, columns = _GRIDS[name]
+    if name == "traversals":  # The grid, then its caption below.
+      assert picture.size[0] == width and picture.size[1] > height
+    else:
+      assert picture.size == (width, height)
+    pixels = np.asarray(picture)[:height]
   tiles = [pixels[_PAD + r * (_SIDE + _PAD):][:_SIDE,
                   _PAD + c * (_SIDE + _PAD):][:, :_SIDE]
            for r in range(rows) for c in range(columns)]
@@ -145,3 +156,27 @@ def test_latent_scatter_colours_every_class(bernoulli_run):
   colours = {tuple(c) for c in pixels.tolist()}
   used = [c for c in scatter.PALETTE[:len(shapes.CLASSES)] if c in colours]
   assert len(used) == len(shapes.CLASSES)
+
+
+def test_traversals_show_the_active_dimensions(bernoulli_run):
+  """One row per active unit (as metrics.json counts them), most used first,
+  and a caption under the grid saying how many were left out."""
+  metrics = bernoulli_run.metrics
+  traversal = metrics["traversals"]
+  active = metrics["active_units"]
+  assert traversal["active"] == active
+  assert traversal["inactive"] == traversal["left_out"] == 8 - active
+  assert len(traversal["dims"]) == max(active, 1)
+  kl = metrics["kl_per_dim"]
+  assert [kl[d] for d in traversal["dims"]] == sorted(
+      [kl[d] for d in traversal["dims"]], reverse=True)
+  assert f"{8 - active} inactive left out" in traversal["caption"] or (
+      not active and "no active dimensions" in traversal["caption"])
+  output = cli.output(bernoulli_run.result)
+  assert f"traversals.png: {traversal['caption']}." in output
+  path = os.path.join(bernoulli_run.model_dir, "images", "traversals.png")
+  with Image.open(path) as picture:
+    pixels = np.asarray(picture)
+  caption = pixels[_grid_size(len(traversal["dims"]), 11)[1]:]
+  assert caption.size and caption.min() < 64  # Dark text on white.
+  assert np.median(caption) == 255

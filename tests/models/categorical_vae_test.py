@@ -13,6 +13,7 @@ import math
 import types
 
 from ai_edge_litert.interpreter import Interpreter
+import keras
 import numpy as np
 import pytest
 from scipy import special
@@ -200,6 +201,10 @@ def _brute_force_log_likelihood(model, images):
 
 
 def test_exact_log_likelihood_equals_a_loop_over_the_codes():
+  # Fixed weights: how close k samples come depends on the model (mean
+  # errors of 0.003-0.04 over seeds), and unseeded weights depend on which
+  # tests ran before in this process.
+  keras.utils.set_random_seed(2)
   model = _tiny()
   assert model.enumerates_codes and model.num_codes == 9
   images = tiny.binary_images(7, seed=4)

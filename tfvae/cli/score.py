@@ -19,10 +19,11 @@ images) and its anomaly score, -log p(x) in nats, the exported
 Errors are one line naming the file, row and column; nothing is written.
 """
 
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from tfvae.cli import quiet_startup  # pylint: disable=g-bad-import-order
+
+quiet_startup.default_log_level()
 
 from absl import flags  # pylint: disable=g-import-not-at-top
 
@@ -50,6 +51,7 @@ def main(argv):
              f"{' '.join(argv[1:]) or 'nothing'}); e.g. {program} "
              "saved_models/run data.csv --output scores.csv.")
   # Heavy imports after flag parsing, so `--help` and flag errors are fast.
+  quiet_startup.import_tensorflow()
   from tfvae import loading  # pylint: disable=g-import-not-at-top
   from tfvae.evaluation import scoring  # pylint: disable=g-import-not-at-top
   try:

@@ -11,7 +11,9 @@ import logging as std_logging
 import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from tfvae.cli import quiet_startup  # pylint: disable=g-bad-import-order
+
+quiet_startup.default_log_level()
 
 from absl import flags  # pylint: disable=g-import-not-at-top
 from absl import logging
@@ -45,6 +47,7 @@ def main(argv):
   logging.set_verbosity(logging.INFO)
   logging.get_absl_handler().addFilter(_OnlyOwnInfo())
   # Heavy imports after flag parsing, so `--help` and flag errors are fast.
+  quiet_startup.import_tensorflow()
   from tfvae.evaluation import report  # pylint: disable=g-import-not-at-top
   from tfvae.export import exporter  # pylint: disable=g-import-not-at-top
   from tfvae.training import experiment  # pylint: disable=g-import-not-at-top

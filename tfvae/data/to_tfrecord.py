@@ -41,7 +41,9 @@ import time
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence
 from typing import Tuple
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from tfvae.cli import quiet_startup  # pylint: disable=g-bad-import-order
+
+quiet_startup.default_log_level()
 
 # pylint: disable=g-import-not-at-top; after setting TF's log level.
 from absl import flags
@@ -538,6 +540,7 @@ def main(argv):
   try:
     if values["num_shards"].present and values["shard_size_mb"].present:
       raise ConfigError("Pass --shard_size_mb or --num_shards, not both.")
+    quiet_startup.import_tensorflow()
     result = convert(config, values.output_dir, encoding=values.encoding,
                      jpeg_quality=values.jpeg_quality,
                      shard_size_mb=values.shard_size_mb,

@@ -1039,6 +1039,7 @@ def main(argv):
   """Computes the metrics of `--model_dir` and writes them to metrics.json."""
   from absl import flags  # pylint: disable=g-import-not-at-top
   from tfvae.cli import absl_main  # pylint: disable=g-import-not-at-top
+  from tfvae.cli import quiet_startup  # pylint: disable=g-import-not-at-top
   from tfvae.errors import TfvaeError  # pylint: disable=g-import-not-at-top
 
   program = absl_main.program_name(_PROGRAM)
@@ -1046,6 +1047,7 @@ def main(argv):
     program = _PROGRAM
   if len(argv) > 1:
     sys.exit(f"{program}: error: unexpected arguments {argv[1:]}.")
+  quiet_startup.import_tensorflow()
   values = flags.FLAGS
   try:
     block, step, path = update_run(values.model_dir, values.metrics,
@@ -1086,5 +1088,6 @@ def run():
 
 
 if __name__ == "__main__":
-  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  from tfvae.cli import quiet_startup  # pylint: disable=g-import-not-at-top
+  quiet_startup.default_log_level()
   run()

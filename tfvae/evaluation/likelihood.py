@@ -180,13 +180,15 @@ class Evaluator:
         tf.constant([seed[0], seed[1]], tf.int64)).numpy()
     return total - math.log(num_samples)
 
-  def evaluate(self, dataset, iw_samples=0):
+  def evaluate(self, dataset, iw_samples=0, progress=None):
     """Averages the evaluation metrics over a finite dataset.
 
     Args:
       dataset: batches of dicts with `image` `[b, H, W, C]` (and `label`).
       iw_samples: k of the importance-weighted log p(x); 0 skips it. Models
         without a likelihood bound skip it too.
+      progress: a `keras.utils.Progbar` over examples, updated with the
+        number evaluated after each batch (part); or None.
 
     Returns:
       Dict of Python floats (nats per example unless named otherwise):
@@ -251,6 +253,8 @@ class Evaluator:
                  index * iw_samples), labels)
           nll_sum -= float(np.sum(log_p))
         count += int(images.shape[0])
+        if progress is not None:
+          progress.update(count)
     if not count:
       raise ValueError("Cannot evaluate on an empty dataset.")
     results = {name: value / count for name, value in sums.items()}

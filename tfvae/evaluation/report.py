@@ -81,9 +81,12 @@ def summary_table(metrics, locations):
     value = (factors.get(name) or {}).get(key)
     if value is not None:
       rows.append((label, f"{value:.3f}"))
-  rows += [
+  rows.append(
       ("active units",
-       f"{metrics['active_units']} / {metrics.get('code_dim', metrics['latent_dim'])}"),
+       f"{metrics['active_units']} / {metrics.get('code_dim', metrics['latent_dim'])}"))
+  if metrics.get("traversals"):  # Which dimensions it shows.
+    rows.append(("traversals.png", metrics["traversals"]["caption"]))
+  rows += [
       ("train examples/s" if vectors else "train images/s",
        f"{metrics['train_img_per_s']:.0f}"
        if metrics.get("train_img_per_s") else "-"),

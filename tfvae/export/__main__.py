@@ -9,10 +9,11 @@ Works for finished and interrupted runs; each call writes the next version.
 """
 
 import dataclasses
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from tfvae.cli import quiet_startup  # pylint: disable=g-bad-import-order
+
+quiet_startup.default_log_level()
 
 from absl import flags  # pylint: disable=g-import-not-at-top
 
@@ -41,6 +42,7 @@ def main(argv):
   program = absl_main.program_name("tfvae.export")
   if len(argv) > 1:
     sys.exit(f"{program}: error: unexpected arguments {argv[1:]}.")
+  quiet_startup.import_tensorflow()
   from tfvae.export import exporter  # pylint: disable=g-import-not-at-top
   from tfvae.training import run_state  # pylint: disable=g-import-not-at-top
   try:

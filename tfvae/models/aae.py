@@ -90,8 +90,8 @@ class AAE(PriorNoiseVAE):
     del step, kl_weight
     params = self.encode(images, labels, training)
     z, log_q = self.latent_sample(params, noise[:, 0])
-    likelihood = self.likelihood.distribution(self.decode(z, labels, training))
-    distortion = -likelihood.log_prob(images)
+    distortion = -self.likelihood.log_prob(
+        self.decode(z, labels, training), images)
     rate, _ = self.rate_terms(params, z, log_q)
     # Non-saturating: -log sigmoid(l) = softplus(-l).
     adversarial = tf.nn.softplus(-self.discriminator(z, training=training))

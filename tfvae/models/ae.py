@@ -73,9 +73,8 @@ class AE(VAE):
     """
     del noise, step, kl_weight
     code = self.encode_code(images, labels, training)
-    likelihood = self.likelihood.distribution(
-        self.decode(code, labels, training))
-    distortion = -likelihood.log_prob(images)
+    distortion = -self.likelihood.log_prob(
+        self.decode(code, labels, training), images)
     return {"loss": distortion, "distortion": distortion}
 
   def log_weights(self, images, noise, labels=None):

@@ -93,8 +93,8 @@ class BetaTCVAE(VAE):
     del step
     params = self.encode(images, labels, training)
     z, log_q = self.latent_sample(params, noise)
-    likelihood = self.likelihood.distribution(self.decode(z, labels, training))
-    distortion = -likelihood.log_prob(images)
+    distortion = -self.likelihood.log_prob(
+        self.decode(z, labels, training), images)
     rate, _ = self.rate_terms(params, z, log_q)
     terms = tc_decomposition(z, params["loc"], params["scale"],
                              self.prior().log_prob(z), self.dataset_size)

@@ -491,9 +491,8 @@ class CategoricalVAE(VAE):
     params = self.encode(images, labels, training)
     temperature = self.temperature(step) if training else None
     code, _ = self.latent_sample(params, noise, temperature)
-    likelihood = self.likelihood.distribution(
-        self.decode(code, labels, training))
-    distortion = -likelihood.log_prob(images)
+    distortion = -self.likelihood.log_prob(
+        self.decode(code, labels, training), images)
     kl_categorical, kl_continuous = self.rate_terms(params)
     rate = kl_categorical + kl_continuous
     terms = {
@@ -512,7 +511,7 @@ class CategoricalVAE(VAE):
     decoded = {name: tf.reshape(value, tf.concat([[k, batch],
                                                   tf.shape(value)[1:]], 0))
                for name, value in decoded.items()}
-    return self.likelihood.distribution(decoded).log_prob(images)
+    return self.likelihood.log_prob(decoded, images)
 
   def log_weights(self, images, noise, labels=None):
     """Importance log-weights with hard codes z_i ~ q(z|x).
@@ -568,7 +567,7 @@ class CategoricalVAE(VAE):
           name: tf.broadcast_to(value[:, tf.newaxis], tf.concat(
               [[size, batch], tf.shape(value)[1:]], 0))
           for name, value in self.decode(codes).items()}
-      log_px_z = self.likelihood.distribution(decoded).log_prob(images)
+      log_px_z = self.likelihood.log_prob(decoded, images)
       partial = tf.reduce_logsumexp(log_px_z, axis=0)
       return start + size, tf.reduce_logsumexp(tf.stack([total, partial]),
                                                axis=0)

@@ -104,8 +104,8 @@ class DIPVAE(VAE):
     """
     params = self.encode(images, labels, training)
     z, log_q = self.latent_sample(params, noise)
-    likelihood = self.likelihood.distribution(self.decode(z, labels, training))
-    distortion = -likelihood.log_prob(images)
+    distortion = -self.likelihood.log_prob(
+        self.decode(z, labels, training), images)
     rate, kl_per_dim = self.rate_terms(params, z, log_q)
     dip = tf.broadcast_to(dip_penalty(
         params["loc"], params["scale"], self.config.dip_type,

@@ -135,8 +135,8 @@ class FactorVAE(AdversarialVAE):
     """
     params = self.encode(images, labels, training)
     z, log_q = self.latent_sample(params, noise)
-    likelihood = self.likelihood.distribution(self.decode(z, labels, training))
-    distortion = -likelihood.log_prob(images)
+    distortion = -self.likelihood.log_prob(
+        self.decode(z, labels, training), images)
     rate, kl_per_dim = self.rate_terms(params, z, log_q)
     tc = self.discriminator(z, training=training)
     loss = (distortion + self.penalty(rate, kl_per_dim, step, kl_weight)

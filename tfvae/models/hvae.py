@@ -361,7 +361,7 @@ class HVAE(VAE):
     del labels
     path = self.infer(self.bottom_up(images, training), noise)
     decoded = self._image_params(path["z"][0], training)
-    distortion = -self.likelihood.distribution(decoded).log_prob(images)
+    distortion = -self.likelihood.log_prob(decoded, images)
     kl_per_dim = self._kl_per_dim(path)
     rate = tf.reduce_sum(kl_per_dim, axis=-1)
     loss = distortion + self.penalty(rate, kl_per_dim, step, kl_weight)
@@ -392,7 +392,7 @@ class HVAE(VAE):
     decoded = {name: tf.reshape(value, tf.concat([[k, batch],
                                                   tf.shape(value)[1:]], 0))
                for name, value in decoded.items()}
-    log_weights = self.likelihood.distribution(decoded).log_prob(images)
+    log_weights = self.likelihood.log_prob(decoded, images)
     for z, q, p in zip(path["z"], path["posterior"], path["prior"]):
       log_ratio = (distributions.diagonal_normal(*p).log_prob(z)
                    - distributions.diagonal_normal(*q).log_prob(z))

@@ -69,8 +69,8 @@ class InfoVAE(VAE):
     del step
     params = self.encode(images, labels, training)
     z, log_q = self.latent_sample(params, noise[:, 0])
-    likelihood = self.likelihood.distribution(self.decode(z, labels, training))
-    distortion = -likelihood.log_prob(images)
+    distortion = -self.likelihood.log_prob(
+        self.decode(z, labels, training), images)
     rate, _ = self.rate_terms(params, z, log_q)
     divergence = mmd.mmd(z, noise[:, 1], self.config.mmd_kernel)
     penalty = (self.config.mmd_weight * divergence

@@ -69,7 +69,7 @@ class IWAE(VAE):
     decoded = {name: tf.reshape(value, tf.concat([[k, batch],
                                                   tf.shape(value)[1:]], 0))
                for name, value in decoded.items()}
-    log_px_z = self.likelihood.distribution(decoded).log_prob(images)
+    log_px_z = self.likelihood.log_prob(decoded, images)
     log_weights = log_px_z + self.prior().log_prob(z) - log_q
     return log_weights, log_px_z, params, z, log_q
 

@@ -471,8 +471,8 @@ class VAE(keras.Model):
     """
     params = self.encode(images, labels, training)
     z, log_q = self.latent_sample(params, noise)
-    likelihood = self.likelihood.distribution(self.decode(z, labels, training))
-    distortion = -likelihood.log_prob(images)
+    distortion = -self.likelihood.log_prob(
+        self.decode(z, labels, training), images)
     rate, kl_per_dim = self.rate_terms(params, z, log_q)
     loss = distortion + self.penalty(rate, kl_per_dim, step, kl_weight)
     return {"loss": loss, "distortion": distortion, "rate": rate,
@@ -500,7 +500,7 @@ class VAE(keras.Model):
     decoded = {name: tf.reshape(value, tf.concat([[k, batch],
                                                   tf.shape(value)[1:]], 0))
                for name, value in decoded.items()}
-    log_px_z = self.likelihood.distribution(decoded).log_prob(images)
+    log_px_z = self.likelihood.log_prob(decoded, images)
     return log_px_z + self.prior().log_prob(z) - log_q
 
   def exact_log_likelihood(self, images, labels=None, max_decoded=None):

@@ -118,7 +118,7 @@ class VAEGAN(PriorNoiseVAE):
     params = self.encode(images, labels, training)
     z, log_q = self.latent_sample(params, noise[:, 0])
     decoded = self.decode(z, labels, training)
-    distortion = -self.likelihood.distribution(decoded).log_prob(images)
+    distortion = -self.likelihood.log_prob(decoded, images)
     rate, kl_per_dim = self.rate_terms(params, z, log_q)
     batch = tf.shape(images)[0]
     logits, features = self.discriminator(

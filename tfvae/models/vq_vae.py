@@ -277,7 +277,7 @@ class VQVAE(VAE):
     z_e = self.encode(images, labels, training)["z_e"]
     quantized = self.quantizer(z_e, training=training)
     params = self._decode_grid(quantized["quantized"], training)
-    distortion = -self.likelihood.distribution(params).log_prob(images)
+    distortion = -self.likelihood.log_prob(params, images)
     commitment = tf.reduce_sum(quantized["commitment_loss"], axis=[1, 2])
     codebook = tf.reduce_sum(quantized["codebook_loss"], axis=[1, 2])
     prior_nll = -self.code_prior.log_prob(

@@ -6,6 +6,7 @@
 
 import dataclasses
 import os
+import sys
 import time
 
 from absl import logging
@@ -152,6 +153,21 @@ def _train_and_evaluate(config, strategy, data, encoder, decoder):
   return RunResult(trainer, metrics, metrics_path, image_paths, resumed_from)
 
 
+def evaluation_progress(config, num_examples):
+  """The test evaluation's progress bar, or None when stdout is not a
+  terminal (or `--noprogress`), as for training.
+
+  Prints what is evaluated first: the k-sample log p(x) of the quickstart
+  takes over a minute on a CPU.
+  """
+  if not (config.train.progress and sys.stdout.isatty()):
+    return None
+  k = config.eval.eval_iw_samples
+  print(f"Evaluating {num_examples} test examples"
+        + (f" (log p(x) with {k} importance samples each)" if k else ""))
+  return keras.utils.Progbar(num_examples, unit_name="example")
+
+
 def evaluate(trainer, data):
   """Final test evaluation, pictures and the metrics dict.
 
@@ -169,9 +185,11 @@ def evaluate(trainer, data):
       binarized=trainer.binarized,
       binarization_seed=config.eval.test_binarization_seed)
   began = time.perf_counter()
-  results = trainer.evaluator.evaluate(dataset, config.eval.eval_iw_samples)
+  results = trainer.evaluator.evaluate(
+      dataset, config.eval.eval_iw_samples,
+      progress=evaluation_progress(config, len(test_x)))
   step = int(trainer.step.numpy())
-  image_paths = {}
+  image_paths, traversal = {}, None
   writer = tf.summary.create_file_writer(
       os.path.join(config.train.model_dir, "eval"))
   with writer.as_default(step=step):
@@ -183,11 +201,13 @@ def evaluate(trainer, data):
   if config.eval.images and not data.is_vector:
     first = next(iter(dataset.unbatch().batch(40)))
     usage = results["kl_per_dim"] or results["code_variance"]
+    traversal = images_lib.traversal_rows(usage, results["code_variance"])
     image_paths = images_lib.write_all(
         trainer.model, first["image"].numpy(), usage, images_dir, writer,
         step, seed=config.train.seed, test_labels=(
             first["label"].numpy() if "label" in first else None),
-        num_classes=data.num_classes)
+        num_classes=data.num_classes, rows=traversal)
+    logging.info("traversals.png: %s.", traversal.caption())
   if config.eval.images and results["labels"] is not None:
     image_paths["latent_scatter"] = images_lib.write_picture(
         scatter.latent_scatter(results["codes"], results["labels"],
@@ -240,6 +260,7 @@ def evaluate(trainer, data):
       "code_dim": len(results["code_variance"]),
       "test_nll_exact": results["nll_exact"],
       "code_usage": results["code_usage"],
+      "traversals": None if traversal is None else traversal.as_dict(),
       "eval_iw_samples": config.eval.eval_iw_samples,
       "eval_seconds": time.perf_counter() - began,
       "train_img_per_s": trainer.train_images_per_second,

@@ -27,6 +27,7 @@ from tfvae.data import pipeline
 from tfvae.errors import ConfigError
 from tfvae.errors import TrainingError
 from tfvae.evaluation.likelihood import Evaluator
+from tfvae.training import optimizers
 from tfvae.training import precision
 from tfvae.training import run_state
 from tfvae.training import strategy as strategy_lib
@@ -87,13 +88,13 @@ class Trainer:
       self.model_variables = _without(
           self.model.trainable_variables,
           [v for a in self.auxiliaries for v in a.network.trainable_variables])
-      self.optimizer = precision.wrap_optimizer(keras.optimizers.Adam(
+      self.optimizer = precision.wrap_optimizer(optimizers.Adam(
           learning_rate=train.learning_rate,
           weight_decay=train.weight_decay or None), train.mixed_precision)
       self.optimizer.build(self.model_variables)
       self.auxiliary_optimizers = {}
       for objective in self.auxiliaries:
-        optimizer = precision.wrap_optimizer(keras.optimizers.Adam(
+        optimizer = precision.wrap_optimizer(optimizers.Adam(
             learning_rate=objective.learning_rate, beta_1=objective.beta_1,
             beta_2=objective.beta_2), train.mixed_precision)
         optimizer.build(objective.network.trainable_variables)
