@@ -75,7 +75,7 @@ def _mlp(layers, h):
   return h
 
 
-def _time(fn, rounds):
+def time_calls(fn, rounds):
   """Seconds of each of `rounds` calls of `fn` (after one untimed call)."""
   fn()
   seconds = []
@@ -84,6 +84,35 @@ def _time(fn, rounds):
     fn()
     seconds.append(time.perf_counter() - began)
   return seconds
+
+
+def sgd_steps_fn(loss_fn, variables, learning_rate, steps_per_call):
+  """`run()`: `steps_per_call` plain-SGD steps of `loss_fn()` per
+  `tf.function` call (a `tf.range` loop), blocking; returns the last loss."""
+
+  @tf.function
+  def steps(n):
+    loss = tf.constant(0.0)
+    for _ in tf.range(n):
+      with tf.GradientTape() as tape:
+        loss = loss_fn()
+      for variable, grad in zip(variables, tape.gradient(loss, variables)):
+        variable.assign_sub(learning_rate * grad)
+    return loss
+
+  count = tf.constant(steps_per_call)
+  return lambda: steps(count).numpy()
+
+
+def train_rate(run, batch_size, steps_per_call, calls, rounds):
+  """Images/s of `rounds` rounds of `calls` calls of `run` (one call of
+  `steps_per_call` steps), after one untimed call (tracing)."""
+
+  def calls_fn():
+    for _ in range(calls):
+      run()
+  return [calls * steps_per_call * batch_size / s
+          for s in time_calls(calls_fn, rounds)]
 
 
 def mlp_train_step_fn(batch_size=128, steps_per_call=50, learning_rate=1e-3,
@@ -101,24 +130,16 @@ def mlp_train_step_fn(batch_size=128, steps_per_call=50, learning_rate=1e-3,
   eps = tf.constant(rng.standard_normal((batch_size, latent_dim))
                     .astype(np.float32))
 
-  @tf.function
-  def steps(n):
-    loss = tf.constant(0.0)
-    for _ in tf.range(n):
-      with tf.GradientTape() as tape:
-        mu, log_var = tf.split(_mlp(encoder, x), 2, axis=-1)
-        logits = _mlp(decoder, mu + tf.exp(0.5 * log_var) * eps)
-        distortion = tf.reduce_sum(
-            tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits))
-        kl = -0.5 * tf.reduce_sum(1.0 + log_var - tf.square(mu)
-                                  - tf.exp(log_var))
-        loss = (distortion + kl) / batch_size
-      for variable, grad in zip(variables, tape.gradient(loss, variables)):
-        variable.assign_sub(learning_rate * grad)
-    return loss
+  def loss_fn():
+    mu, log_var = tf.split(_mlp(encoder, x), 2, axis=-1)
+    logits = _mlp(decoder, mu + tf.exp(0.5 * log_var) * eps)
+    distortion = tf.reduce_sum(
+        tf.nn.sigmoid_cross_entropy_with_logits(labels=x, logits=logits))
+    kl = -0.5 * tf.reduce_sum(1.0 + log_var - tf.square(mu)
+                              - tf.exp(log_var))
+    return (distortion + kl) / batch_size
 
-  count = tf.constant(steps_per_call)
-  return lambda: steps(count).numpy()
+  return sgd_steps_fn(loss_fn, variables, learning_rate, steps_per_call)
 
 
 def mlp_train_rate(batch_size=128, steps_per_call=50, calls=10, rounds=1,
@@ -127,13 +148,8 @@ def mlp_train_rate(batch_size=128, steps_per_call=50, calls=10, rounds=1,
 
   Each round times `calls` calls of `steps_per_call` steps.
   """
-  run = mlp_train_step_fn(batch_size, steps_per_call, seed=seed)
-
-  def calls_fn():
-    for _ in range(calls):
-      run()
-  return [calls * steps_per_call * batch_size / s
-          for s in _time(calls_fn, rounds)]
+  return train_rate(mlp_train_step_fn(batch_size, steps_per_call, seed=seed),
+                    batch_size, steps_per_call, calls, rounds)
 
 
 def mlp_nll_fn(images, num_samples, chunk, hidden_dims=HIDDEN_DIMS,

@@ -4,12 +4,18 @@ Stride-2 3x3 convolutions with batch norm and LeakyReLU halve the image per
 block; the decoder mirrors them with stride-2 transposed convolutions, then a
 3x3 convolution to the image's channels. Sizes that do not halve evenly
 (28 -> 14 -> 7 -> 4) are handled by `same` padding and a centre crop.
+
+Batch norm is `BatchNormalization`, Keras's layer with its training step on
+TF's fused kernel: the same variables, names, checkpoints and inference
+path, and ~20% more training images/s for the 64x64x3 VAE on a CPU
+(`benchmarks/conv_roofline.py`).
 """
 
 import math
 
 import keras
 from keras import ops
+import tensorflow as tf
 
 from tfvae.networks import blocks
 from tfvae.networks.mlp import MIN_SCALE
@@ -37,11 +43,49 @@ def default_channels(image_size):
   return tuple(channels)
 
 
+# Named like Keras's class on purpose: Keras names a layer after its class
+# (`batch_normalization_3`), so variable paths stay those of
+# `keras.layers.BatchNormalization`.
+class BatchNormalization(keras.layers.BatchNormalization):
+  """`keras.layers.BatchNormalization` whose training step is one fused op.
+
+  Keras 3 normalizes with `tf.nn.moments` + `tf.nn.batch_normalization`,
+  about 15 elementwise and reduction passes over the activations forward
+  and backward; on 4-D channels-last inputs in training mode this layer
+  calls `FusedBatchNormV3` (one op forward, one backward) instead: ~3x
+  faster batch norm, which is ~25% of the conv VAE's step on a CPU. Same
+  variables and names, the same moving-average updates (from the biased
+  batch variance, as Keras), the same output up to float32 rounding;
+  inference, masks, renorm and synchronized statistics are Keras's own code.
+  """
+
+  def call(self, inputs, training=None, mask=None):
+    if not (training and self.trainable and mask is None and not self.renorm
+            and not self.synchronized and self.center and self.scale
+            and len(inputs.shape) == 4 and self.axis in (-1, 3)
+            and keras.backend.backend() == "tensorflow"):
+      return super().call(inputs, training=training, mask=mask)
+    # Statistics in float32 under any policy, as Keras does.
+    x = tf.cast(inputs, tf.float32)
+    y, mean, unbiased_variance = tf.compat.v1.nn.fused_batch_norm(
+        x, tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32),
+        epsilon=self.epsilon, is_training=True)
+    # The kernel returns the Bessel-corrected variance; Keras's moving
+    # average takes the biased one.
+    count = tf.cast(tf.reduce_prod(tf.shape(x)[:3]), tf.float32)
+    variance = unbiased_variance * ((count - 1.0) / tf.maximum(count, 1.0))
+    self.moving_mean.assign(self.moving_mean * self.momentum
+                            + mean * (1.0 - self.momentum))
+    self.moving_variance.assign(self.moving_variance * self.momentum
+                                + variance * (1.0 - self.momentum))
+    return tf.cast(y, self.compute_dtype)
+
+
 def conv_block(layer, batch_norm, activation):
   """`layer`, then [BatchNorm], then the activation, as a list of layers."""
   layers = [layer]
   if batch_norm:
-    layers.append(keras.layers.BatchNormalization())
+    layers.append(BatchNormalization())
   layers.append(blocks.activation_layer(activation))
   return layers
 
